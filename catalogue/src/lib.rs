@@ -1,0 +1,153 @@
+//! The built-in side-effect class catalogue (SPEC §4), kept in exactly one place.
+//!
+//! Both the `sidefx` runtime and the `sidefx-macros` proc-macro crate read this table: the
+//! macro validates `class = ".."` against it at expansion time, the runtime uses it to validate
+//! policies. A proc-macro crate cannot depend on the crate that re-exports it, so the table lives
+//! in this dependency-free crate that both can use.
+//!
+//! ```
+//! use sidefx_catalogue::{capability_of, CLASSES};
+//! assert_eq!(capability_of("fs.write"), Some("workspace.write_text"));
+//! assert!(CLASSES.iter().any(|c| c.class == "git.write"));
+//! ```
+
+#![no_std]
+
+/// One row of the catalogue: a class, the capability it requires, and the builtins that the
+/// reference runtime classifies under it.
+///
+/// ```
+/// let row = &sidefx_catalogue::CLASSES[0];
+/// assert_eq!(row.class, "fs.write");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassInfo {
+    /// The class name, such as `fs.write`.
+    pub class: &'static str,
+    /// The single capability this class requires, such as `workspace.write_text`.
+    pub capability: &'static str,
+    /// Builtins of the reference runtime classified under this class.
+    pub builtins: &'static [&'static str],
+}
+
+/// The built-in class catalogue, in SPEC §4 order.
+///
+/// ```
+/// assert_eq!(sidefx_catalogue::CLASSES.len(), 15);
+/// ```
+pub const CLASSES: &[ClassInfo] = &[
+    row(
+        "fs.write",
+        "workspace.write_text",
+        &["write_file", "write_file_bytes", "append_file"],
+    ),
+    row("fs.mkdir", "workspace.write_text", &["mkdir"]),
+    row("fs.mkdtemp", "workspace.write_text", &["mkdtemp"]),
+    row("fs.copy", "workspace.write_text", &["copy_file"]),
+    row("fs.move", "workspace.write_text", &["move_file"]),
+    row("fs.delete", "workspace.delete", &["delete_file"]),
+    row(
+        "process.exec",
+        "process.exec",
+        &["exec", "exec_at", "shell", "shell_at"],
+    ),
+    row("host.call", "host.call", &["host_call"]),
+    row(
+        "store.write",
+        "store.write",
+        &["store_set", "store_delete", "store_save", "store_clear"],
+    ),
+    row(
+        "metadata.write",
+        "metadata.write",
+        &[
+            "metadata_set",
+            "metadata_save",
+            "metadata_refresh_hashes",
+            "invalidate_facts",
+            "path_metadata_set",
+        ],
+    ),
+    row(
+        "checkpoint.write",
+        "checkpoint.write",
+        &["checkpoint", "checkpoint_delete", "checkpoint_clear"],
+    ),
+    row(
+        "network.sse.write",
+        "network.sse",
+        &[
+            "sse_server_response",
+            "sse_server_send",
+            "sse_server_heartbeat",
+            "sse_server_flush",
+            "sse_server_close",
+            "sse_server_cancel",
+        ],
+    ),
+    row(
+        "agent_state.write",
+        "agent_state.write",
+        &[
+            "__agent_state_write",
+            "__agent_state_delete",
+            "__agent_state_handoff",
+        ],
+    ),
+    row("mcp.release", "mcp.release", &["mcp_release"]),
+    row(
+        "git.write",
+        "git.write",
+        &[
+            "git.worktree.create",
+            "git.worktree.remove",
+            "git.fetch",
+            "git.rebase",
+            "git.push",
+        ],
+    ),
+];
+
+const fn row(class: &'static str, capability: &'static str, builtins: &'static [&'static str]) -> ClassInfo {
+    ClassInfo {
+        class,
+        capability,
+        builtins,
+    }
+}
+
+/// Looks up a built-in class.
+///
+/// ```
+/// assert!(sidefx_catalogue::class("fs.delete").is_some());
+/// assert!(sidefx_catalogue::class("fs.wrte").is_none());
+/// ```
+pub fn class(name: &str) -> Option<&'static ClassInfo> {
+    CLASSES.iter().find(|c| c.class == name)
+}
+
+/// The capability a built-in class requires, if the class is built in.
+///
+/// ```
+/// assert_eq!(sidefx_catalogue::capability_of("process.exec"), Some("process.exec"));
+/// ```
+pub fn capability_of(class_name: &str) -> Option<&'static str> {
+    class(class_name).map(|c| c.capability)
+}
+
+/// Checks that a class name is well formed: non-empty dot-separated segments of lowercase ASCII
+/// letters, digits and `_`. Custom classes declared by crates must satisfy this too.
+///
+/// ```
+/// assert!(sidefx_catalogue::is_valid_class_name("payments.charge"));
+/// assert!(!sidefx_catalogue::is_valid_class_name("Payments..charge"));
+/// ```
+pub fn is_valid_class_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+}

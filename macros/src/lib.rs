@@ -1,0 +1,1 @@
+//! `#[side_effect]` for sidefx (work in progress: see the macro issue).

@@ -1,0 +1,652 @@
+//! Human approval requests (SPEC §12), stored on the `hitl.approvals` topic.
+//!
+//! A request is filed with [`request`]; reviewers answer with [`respond`]; [`wait`] blocks until
+//! the decision event for the request appears (woken by the log, never by sleeping in a loop).
+//! Decisions are derived from responses in log order and written exactly once: every writer
+//! appends the decision with compare-and-append and re-reads when it loses the race.
+//!
+//! ```
+//! use sidefx::approval::{self, ApprovalDecision, ApprovalDraft};
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let log = sidefx::log::MemoryEventLog::new();
+//! let req = approval::request(&log, ApprovalDraft::new("planner", "git.push", "git.write")).await.unwrap();
+//! approval::respond(&log, &req.request_id, "alice", true, None).await.unwrap();
+//! let decision = approval::wait(&log, &req).await.unwrap();
+//! assert_eq!(decision, ApprovalDecision::Approved { approvers: vec!["alice".into()] });
+//! # });
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::log::{EventId, EventLog, LogEvent, StoredEvent, Topic, now_ms, subscribe};
+use crate::{Error, Result};
+
+/// Default time a request waits for a decision: 24 hours.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A filed approval request.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let req = sidefx::approval::request(&log, sidefx::approval::ApprovalDraft::new("a", "exec", "process.exec")).await.unwrap();
+/// assert_eq!(req.quorum, 1);
+/// assert!(req.args_digest.starts_with("sha256:"));
+/// # });
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApprovalRequest {
+    /// A UUIDv7.
+    pub request_id: String,
+    /// The agent asking.
+    pub agent: String,
+    /// The trace of the call.
+    pub trace_id: String,
+    /// The class of the action.
+    pub action: String,
+    /// The builtin.
+    pub builtin: String,
+    /// The recorded arguments (skipped ones left out, redacted ones masked).
+    pub args: Value,
+    /// `sha256:<hex>` of the canonical JSON of `args`.
+    pub args_digest: String,
+    /// Who may answer; empty means anyone.
+    pub reviewers: Vec<String>,
+    /// Distinct approvals needed.
+    pub quorum: u32,
+    /// RFC 3339 time of filing.
+    pub requested_at: String,
+    /// Filing time, ms since the epoch.
+    pub requested_at_ms: u64,
+    /// RFC 3339 deadline.
+    pub deadline: String,
+    /// Deadline, ms since the epoch.
+    pub deadline_ms: u64,
+    /// Capabilities the call needs.
+    pub capabilities_requested: Vec<String>,
+    /// Whether a caller is blocked waiting (act_with_approval) or not (suggest, needs-human).
+    pub blocking: bool,
+    /// Where the request sits on `hitl.approvals` (not part of the stored payload).
+    #[serde(skip)]
+    pub event_id: EventId,
+}
+
+/// What a caller knows before filing a request.
+///
+/// ```
+/// let d = sidefx::approval::ApprovalDraft::new("a", "exec", "process.exec").quorum(2);
+/// assert_eq!(d.quorum, 2);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalDraft {
+    /// The agent asking.
+    pub agent: String,
+    /// The builtin.
+    pub builtin: String,
+    /// The class.
+    pub action: String,
+    /// The trace (a new UUIDv7 when empty).
+    pub trace_id: String,
+    /// The recorded arguments.
+    pub args: Value,
+    /// Who may answer; empty means anyone.
+    pub reviewers: Vec<String>,
+    /// Distinct approvals needed (at least 1).
+    pub quorum: u32,
+    /// How long to wait for a decision.
+    pub timeout: Duration,
+    /// Capabilities the call needs.
+    pub capabilities: Vec<String>,
+    /// Whether a caller will block on it.
+    pub blocking: bool,
+}
+
+impl ApprovalDraft {
+    /// A draft for `builtin` of class `action`, quorum 1, anyone may answer, 24 h deadline.
+    ///
+    /// ```
+    /// let d = sidefx::approval::ApprovalDraft::new("a", "write_file", "fs.write");
+    /// assert!(d.reviewers.is_empty());
+    /// ```
+    pub fn new(agent: impl Into<String>, builtin: impl Into<String>, action: impl Into<String>) -> Self {
+        ApprovalDraft {
+            agent: agent.into(),
+            builtin: builtin.into(),
+            action: action.into(),
+            trace_id: String::new(),
+            args: json!({}),
+            reviewers: Vec::new(),
+            quorum: 1,
+            timeout: DEFAULT_TIMEOUT,
+            capabilities: Vec::new(),
+            blocking: true,
+        }
+    }
+
+    /// Sets the quorum (at least 1).
+    ///
+    /// ```
+    /// assert_eq!(sidefx::approval::ApprovalDraft::new("a", "b", "c").quorum(0).quorum, 1);
+    /// ```
+    pub fn quorum(mut self, quorum: u32) -> Self {
+        self.quorum = quorum.max(1);
+        self
+    }
+
+    /// Sets the reviewer allowlist.
+    ///
+    /// ```
+    /// let d = sidefx::approval::ApprovalDraft::new("a", "b", "c").reviewers(["alice", "bob"]);
+    /// assert_eq!(d.reviewers.len(), 2);
+    /// ```
+    pub fn reviewers<S: Into<String>>(mut self, reviewers: impl IntoIterator<Item = S>) -> Self {
+        self.reviewers = reviewers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the time to wait for a decision.
+    ///
+    /// ```
+    /// let d = sidefx::approval::ApprovalDraft::new("a", "b", "c").timeout(std::time::Duration::from_secs(5));
+    /// assert_eq!(d.timeout.as_secs(), 5);
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the recorded arguments.
+    ///
+    /// ```
+    /// let d = sidefx::approval::ApprovalDraft::new("a", "b", "c").args(serde_json::json!({"path": "x"}));
+    /// assert_eq!(d.args["path"], "x");
+    /// ```
+    pub fn args(mut self, args: Value) -> Self {
+        self.args = args;
+        self
+    }
+}
+
+/// A reviewer's answer.
+///
+/// ```
+/// let r = sidefx::approval::ApprovalResponse {
+///     request_id: "r".into(), reviewer: Some("alice".into()), approved: true, reason: None, responded_at_ms: 0,
+/// };
+/// assert!(r.approved);
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApprovalResponse {
+    /// The request answered.
+    pub request_id: String,
+    /// Who answered; an answer without a reviewer does not count.
+    pub reviewer: Option<String>,
+    /// Approve or deny.
+    pub approved: bool,
+    /// Why.
+    pub reason: Option<String>,
+    /// When, ms since the epoch.
+    pub responded_at_ms: u64,
+}
+
+/// How a request was decided.
+///
+/// ```
+/// let d = sidefx::approval::ApprovalDecision::TimedOut;
+/// assert_eq!(d.kind(), "approval_timed_out");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// Quorum distinct counted reviewers approved.
+    Approved {
+        /// The approvers, in log order.
+        approvers: Vec<String>,
+    },
+    /// A counted reviewer denied first.
+    Denied {
+        /// Who denied.
+        reviewer: String,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// The deadline passed first.
+    TimedOut,
+}
+
+impl ApprovalDecision {
+    /// The event kind that records this decision.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApprovalDecision::Approved { .. } => "approval_approved",
+            ApprovalDecision::Denied { .. } => "approval_denied",
+            ApprovalDecision::TimedOut => "approval_timed_out",
+        }
+    }
+
+    fn from_event(event: &LogEvent) -> Option<ApprovalDecision> {
+        let p = &event.payload;
+        match event.kind.as_str() {
+            "approval_approved" => Some(ApprovalDecision::Approved {
+                approvers: serde_json::from_value(p["approvers"].clone()).unwrap_or_default(),
+            }),
+            "approval_denied" => Some(ApprovalDecision::Denied {
+                reviewer: p["reviewer"].as_str().unwrap_or_default().to_owned(),
+                reason: p["reason"].as_str().map(str::to_owned),
+            }),
+            "approval_timed_out" => Some(ApprovalDecision::TimedOut),
+            _ => None,
+        }
+    }
+}
+
+/// Applies the resolution rule to responses in log order: ignore reviewers off a non-empty
+/// allowlist, repeated reviewers, answers without a reviewer and answers after the deadline;
+/// the first counted denial vetoes; `quorum` distinct approvals approve. `None`: undecided.
+///
+/// ```
+/// use sidefx::approval::{resolve, ApprovalDecision, ApprovalDraft, ApprovalResponse};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let req = sidefx::approval::request(&log, ApprovalDraft::new("a", "b", "c").quorum(2)).await.unwrap();
+/// let yes = |who: &str| ApprovalResponse {
+///     request_id: req.request_id.clone(), reviewer: Some(who.into()), approved: true, reason: None,
+///     responded_at_ms: req.requested_at_ms,
+/// };
+/// assert_eq!(resolve(&req, &[yes("alice"), yes("alice")]), None);
+/// assert!(matches!(resolve(&req, &[yes("alice"), yes("bob")]), Some(ApprovalDecision::Approved { .. })));
+/// # });
+/// ```
+pub fn resolve(request: &ApprovalRequest, responses: &[ApprovalResponse]) -> Option<ApprovalDecision> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut approvers = Vec::new();
+    for r in responses.iter().filter(|r| r.request_id == request.request_id) {
+        let Some(reviewer) = r.reviewer.as_deref().filter(|s| !s.trim().is_empty()) else {
+            continue;
+        };
+        let allowed = request.reviewers.is_empty() || request.reviewers.iter().any(|a| a == reviewer);
+        if !allowed || seen.contains(&reviewer) || r.responded_at_ms > request.deadline_ms {
+            continue;
+        }
+        seen.push(reviewer);
+        if !r.approved {
+            return Some(ApprovalDecision::Denied {
+                reviewer: reviewer.to_owned(),
+                reason: r.reason.clone(),
+            });
+        }
+        approvers.push(reviewer.to_owned());
+        if approvers.len() >= request.quorum as usize {
+            return Some(ApprovalDecision::Approved { approvers });
+        }
+    }
+    None
+}
+
+/// Everything the log says about one request.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let req = sidefx::approval::request(&log, sidefx::approval::ApprovalDraft::new("a", "b", "c")).await.unwrap();
+/// let status = sidefx::approval::status(&log, &req.request_id).await.unwrap();
+/// assert!(status.decision.is_none());
+/// # });
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ApprovalStatus {
+    /// The request.
+    pub request: ApprovalRequest,
+    /// Its responses, in log order.
+    pub responses: Vec<ApprovalResponse>,
+    /// The decision, once one is recorded.
+    pub decision: Option<ApprovalDecision>,
+}
+
+impl ApprovalStatus {
+    /// `pending`, `expired` (deadline passed, nobody recorded the timeout yet), `approved`,
+    /// `denied` or `timed_out`.
+    pub fn state(&self) -> &'static str {
+        match &self.decision {
+            Some(ApprovalDecision::Approved { .. }) => "approved",
+            Some(ApprovalDecision::Denied { .. }) => "denied",
+            Some(ApprovalDecision::TimedOut) => "timed_out",
+            None if now_ms() > self.request.deadline_ms => "expired",
+            None => "pending",
+        }
+    }
+}
+
+fn rfc3339(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn event(kind: &str, request_id: &str, payload: Value) -> LogEvent {
+    LogEvent::new(kind, payload).with_header("request_id", request_id)
+}
+
+/// Files a request (event `approval_requested`) and returns it without waiting.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let req = sidefx::approval::request(&log, sidefx::approval::ApprovalDraft::new("a", "b", "c")).await.unwrap();
+/// assert_eq!(sidefx::approval::pending(&log).await.unwrap()[0].request_id, req.request_id);
+/// # });
+/// ```
+pub async fn request(log: &dyn EventLog, draft: ApprovalDraft) -> Result<ApprovalRequest> {
+    let now = now_ms();
+    let deadline = now.saturating_add(draft.timeout.as_millis().min(u128::from(u64::MAX)) as u64);
+    let mut req = ApprovalRequest {
+        request_id: uuid::Uuid::now_v7().to_string(),
+        agent: draft.agent,
+        trace_id: if draft.trace_id.is_empty() {
+            uuid::Uuid::now_v7().to_string()
+        } else {
+            draft.trace_id
+        },
+        action: draft.action,
+        builtin: draft.builtin,
+        args_digest: crate::canonical::sha256(&draft.args),
+        args: draft.args,
+        reviewers: draft.reviewers,
+        quorum: draft.quorum.max(1),
+        requested_at: rfc3339(now),
+        requested_at_ms: now,
+        deadline: rfc3339(deadline),
+        deadline_ms: deadline,
+        capabilities_requested: draft.capabilities,
+        blocking: draft.blocking,
+        event_id: 0,
+    };
+    let payload = serde_json::to_value(&req).map_err(|e| Error::Log(e.to_string()))?;
+    let ev = event("approval_requested", &req.request_id, payload)
+        .with_header("agent", req.agent.clone())
+        .with_header("trace_id", req.trace_id.clone());
+    req.event_id = log.append(&Topic::HITL_APPROVALS, ev).await?;
+    Ok(req)
+}
+
+/// A verdict from an [`Approver`]: the decision, plus metadata merged into the call's trust
+/// record (for example which editor option or standing grant decided it).
+///
+/// ```
+/// let v = sidefx::approval::Verdict::from(sidefx::approval::ApprovalDecision::TimedOut);
+/// assert!(v.metadata.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The decision.
+    pub decision: ApprovalDecision,
+    /// Extra trust-record metadata.
+    pub metadata: serde_json::Map<String, Value>,
+}
+
+impl From<ApprovalDecision> for Verdict {
+    fn from(decision: ApprovalDecision) -> Self {
+        Verdict {
+            decision,
+            metadata: serde_json::Map::new(),
+        }
+    }
+}
+
+/// Who decides blocking approval requests in a scope. Without one, the reviewers of the event
+/// log decide ([`wait`]); a host with its own channel to a person (an editor over ACP) installs
+/// one with [`crate::with_approver`]. An approver must fail closed: anything but a clear
+/// approval is a denial.
+///
+/// ```
+/// use sidefx::approval::{ApprovalDecision, ApprovalRequest, Approver, Verdict};
+/// struct AlwaysNo;
+/// #[async_trait::async_trait]
+/// impl Approver for AlwaysNo {
+///     async fn decide(&self, _req: &ApprovalRequest, _log: &dyn sidefx::log::EventLog) -> sidefx::Result<Verdict> {
+///         Ok(ApprovalDecision::Denied { reviewer: "policy-bot".into(), reason: None }.into())
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait Approver: Send + Sync {
+    /// Decides a filed request. Record responses on the log with [`respond`] so the
+    /// `hitl.approvals` topic stays the complete story.
+    async fn decide(&self, request: &ApprovalRequest, log: &dyn EventLog) -> Result<Verdict>;
+}
+
+impl std::fmt::Debug for dyn Approver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Approver")
+    }
+}
+
+/// Folds `hitl.approvals` events into per-request status.
+#[derive(Default)]
+struct Fold {
+    order: Vec<String>,
+    by_id: BTreeMap<String, ApprovalStatus>,
+}
+
+impl Fold {
+    fn apply(&mut self, stored: &StoredEvent) {
+        let e = &stored.event;
+        let id = e.payload["request_id"].as_str().unwrap_or_default().to_owned();
+        match e.kind.as_str() {
+            "approval_requested" => {
+                if let Ok(mut request) = serde_json::from_value::<ApprovalRequest>(e.payload.clone()) {
+                    request.event_id = stored.id;
+                    self.order.push(id.clone());
+                    self.by_id.insert(
+                        id,
+                        ApprovalStatus {
+                            request,
+                            responses: Vec::new(),
+                            decision: None,
+                        },
+                    );
+                }
+            }
+            "response_received" => {
+                if let (Some(s), Ok(r)) = (self.by_id.get_mut(&id), serde_json::from_value(e.payload.clone()))
+                    && s.decision.is_none()
+                {
+                    s.responses.push(r);
+                }
+            }
+            _ => {
+                if let (Some(s), Some(d)) = (self.by_id.get_mut(&id), ApprovalDecision::from_event(e)) {
+                    s.decision.get_or_insert(d);
+                }
+            }
+        }
+    }
+}
+
+async fn fold_all(log: &dyn EventLog) -> Result<(Fold, Option<EventId>)> {
+    let events = crate::trust::read_all(log, &Topic::HITL_APPROVALS).await?;
+    let mut fold = Fold::default();
+    for e in &events {
+        fold.apply(e);
+    }
+    Ok((fold, events.last().map(|e| e.id)))
+}
+
+/// The status of one request.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let err = sidefx::approval::status(&log, "nope").await.unwrap_err();
+/// assert_eq!(err.code(), "SIDEFX-UNKNOWN-APPROVAL");
+/// # });
+/// ```
+pub async fn status(log: &dyn EventLog, request_id: &str) -> Result<ApprovalStatus> {
+    let (mut fold, _) = fold_all(log).await?;
+    fold.by_id
+        .remove(request_id)
+        .ok_or_else(|| Error::UnknownApproval(request_id.to_owned()))
+}
+
+/// Every request, oldest first, with its status.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// assert!(sidefx::approval::list(&log).await.unwrap().is_empty());
+/// # });
+/// ```
+pub async fn list(log: &dyn EventLog) -> Result<Vec<ApprovalStatus>> {
+    let (mut fold, _) = fold_all(log).await?;
+    Ok(fold.order.iter().filter_map(|id| fold.by_id.remove(id)).collect())
+}
+
+/// Requests that are undecided and still before their deadline, oldest first.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// assert!(sidefx::approval::pending(&log).await.unwrap().is_empty());
+/// # });
+/// ```
+pub async fn pending(log: &dyn EventLog) -> Result<Vec<ApprovalRequest>> {
+    Ok(list(log)
+        .await?
+        .into_iter()
+        .filter(|s| s.state() == "pending")
+        .map(|s| s.request)
+        .collect())
+}
+
+/// Records a reviewer's answer, then writes the decision if the answer settles the request.
+/// Returns the request's status after the answer.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let req = sidefx::approval::request(&log, sidefx::approval::ApprovalDraft::new("a", "b", "c")).await.unwrap();
+/// let s = sidefx::approval::respond(&log, &req.request_id, "bob", false, Some("not today".into())).await.unwrap();
+/// assert_eq!(s.state(), "denied");
+/// # });
+/// ```
+pub async fn respond(
+    log: &dyn EventLog,
+    request_id: &str,
+    reviewer: &str,
+    approved: bool,
+    reason: Option<String>,
+) -> Result<ApprovalStatus> {
+    let before = status(log, request_id).await?;
+    if before.decision.is_some() {
+        return Err(Error::ApprovalClosed {
+            request_id: request_id.to_owned(),
+            state: before.state().to_owned(),
+        });
+    }
+    let response = ApprovalResponse {
+        request_id: request_id.to_owned(),
+        reviewer: Some(reviewer.to_owned()).filter(|r| !r.trim().is_empty()),
+        approved,
+        reason,
+        responded_at_ms: now_ms(),
+    };
+    let payload = serde_json::to_value(&response).map_err(|e| Error::Log(e.to_string()))?;
+    log.append(
+        &Topic::HITL_APPROVALS,
+        event("response_received", request_id, payload),
+    )
+    .await?;
+    settle(log, &before.request).await?;
+    status(log, request_id).await
+}
+
+/// Writes the decision the responses (or the deadline) call for, unless one is recorded.
+/// Returns the recorded decision, or `None` while the request is still open.
+async fn settle(log: &dyn EventLog, request: &ApprovalRequest) -> Result<Option<ApprovalDecision>> {
+    loop {
+        let mut fold = Fold::default();
+        let events = log
+            .read_range(
+                &Topic::HITL_APPROVALS,
+                request.event_id.saturating_sub(1),
+                usize::MAX,
+            )
+            .await?;
+        for e in &events {
+            fold.apply(e);
+        }
+        let Some(s) = fold.by_id.get(&request.request_id) else {
+            return Err(Error::Log(format!(
+                "approval request {} is no longer in the log (a bounded log dropped it); the call fails closed",
+                request.request_id
+            )));
+        };
+        if let Some(d) = &s.decision {
+            return Ok(Some(d.clone()));
+        }
+        let decision = match resolve(request, &s.responses) {
+            Some(d) => d,
+            None if now_ms() > request.deadline_ms => ApprovalDecision::TimedOut,
+            None => return Ok(None),
+        };
+        let mut payload = serde_json::to_value(&decision).map_err(|e| Error::Log(e.to_string()))?;
+        payload["request_id"] = json!(request.request_id);
+        payload["decided_at_ms"] = json!(now_ms());
+        let ev = event(decision.kind(), &request.request_id, payload);
+        let head = events.last().map(|e| e.id);
+        if log
+            .append_if_latest(&Topic::HITL_APPROVALS, head, ev)
+            .await?
+            .is_some()
+        {
+            return Ok(Some(decision));
+        }
+        // Someone appended meanwhile (maybe the decision): re-read and decide again.
+    }
+}
+
+/// Waits for the decision on `request`: woken by each new event on `hitl.approvals`, settles
+/// the request when responses decide it, and records `approval_timed_out` at the deadline.
+///
+/// ```
+/// use std::time::Duration;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let draft = sidefx::approval::ApprovalDraft::new("a", "b", "c").timeout(Duration::from_millis(10));
+/// let req = sidefx::approval::request(&log, draft).await.unwrap();
+/// let d = sidefx::approval::wait(&log, &req).await.unwrap();
+/// assert_eq!(d, sidefx::approval::ApprovalDecision::TimedOut);
+/// # });
+/// ```
+pub async fn wait(log: &dyn EventLog, request: &ApprovalRequest) -> Result<ApprovalDecision> {
+    if let Some(d) = settle(log, request).await? {
+        return Ok(d);
+    }
+    let mut sub = subscribe(log, Topic::HITL_APPROVALS, request.event_id);
+    loop {
+        let left = Duration::from_millis(request.deadline_ms.saturating_sub(now_ms()));
+        match tokio::time::timeout(left + Duration::from_millis(1), sub.next()).await {
+            Ok(next) => {
+                let e = next?;
+                if e.event.headers.get("request_id").map(String::as_str) != Some(&request.request_id) {
+                    continue;
+                }
+                if let Some(d) = ApprovalDecision::from_event(&e.event) {
+                    return Ok(d);
+                }
+                if e.event.kind == "response_received"
+                    && let Some(d) = settle(log, request).await?
+                {
+                    return Ok(d);
+                }
+            }
+            Err(_deadline) => {
+                if let Some(d) = settle(log, request).await? {
+                    return Ok(d);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! Enforcement per tier (SPEC §9): what happens to a call once its tier is known.
+//!
+//! The `#[side_effect]` macro calls [`gate`]; runtimes that dispatch by name call [`enforce`].
+//! Both share one path, so a builtin behaves the same however it is reached.
+//!
+//! | tier | body | records |
+//! |---|---|---|
+//! | act_auto | runs | none (a trust record with `audit_auto`) |
+//! | shadow | skipped | proposal; trust `denied` / `shadow_noop` |
+//! | suggest | skipped | proposal; approval request; trust `denied` / `suggest_approval_request` |
+//! | act_with_approval | waits, then runs | approval request; trust `success` / `denied` / `timeout` |
+//! | requires_human | refused | proposal; approval request; trust `denied` / `needs_human_denied` |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::approval::{self, ApprovalDecision, ApprovalDraft, Approver, Verdict};
+use crate::log::{EventLog, LogEvent, Topic};
+use crate::scope::{self, DispatchContext, Scope};
+use crate::trust::{self, Outcome, TrustDraft};
+use crate::{Error, Result, SideEffectAction, Tier};
+
+/// What the fast, synchronous check decided: run now, or finish the decision asynchronously.
+#[doc(hidden)]
+pub enum Gate {
+    /// Run the body; no record is needed.
+    Open(Permit),
+    /// The call needs the asynchronous path (records, approvals or a refusal).
+    Check(Box<Check>),
+}
+
+/// Permission to run the body. Call [`finish`](Permit::finish) with the body's result so an
+/// audited act_auto call gets its trust record.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use sidefx::{registry, Decision};
+/// registry::register(registry::BuiltinInfo::new("doc_permit", "store.write", "store.write")).unwrap();
+/// if let Decision::Proceed(permit) = sidefx::enforce("doc_permit", &serde_json::json!({})).await.unwrap() {
+///     // ... run the builtin ...
+///     permit.finish(true).await;
+/// }
+/// # });
+/// ```
+#[must_use = "run the body, then call `finish` with its outcome"]
+#[derive(Debug)]
+pub struct Permit {
+    audit: Option<Box<Call>>,
+}
+
+impl Permit {
+    const FREE: Permit = Permit { audit: None };
+
+    /// Records the outcome when the scope audits act_auto calls; otherwise does nothing.
+    /// A failure to write the record is reported through `tracing` (the body already ran).
+    pub async fn finish(self, ok: bool) {
+        if let Some(call) = self.audit {
+            let outcome = if ok { Outcome::Success } else { Outcome::Failure };
+            let draft = call.trust(outcome, "act_auto");
+            if let Some(log) = &call.log
+                && let Err(e) = trust::append(log.as_ref(), draft).await
+            {
+                tracing::error!(target: "sidefx::decision", builtin = call.action.builtin, error = %e, "audit trust record lost");
+            }
+        }
+    }
+}
+
+/// The decision for a call dispatched by name, as [`enforce`] returns it.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// sidefx::registry::register(sidefx::registry::BuiltinInfo::new("doc_decision", "fs.delete", "workspace.delete")).unwrap();
+/// let policy = sidefx::AutonomyPolicy::at_tier(sidefx::Tier::Shadow);
+/// let d = sidefx::with_policy(policy, sidefx::enforce("doc_decision", &serde_json::json!({}))).await.unwrap();
+/// assert!(matches!(d, sidefx::Decision::Skip { .. }));
+/// # });
+/// ```
+#[derive(Debug)]
+pub enum Decision {
+    /// Run the builtin (act_auto), then call `permit.finish(ok)`.
+    Proceed(Permit),
+    /// A reviewer quorum approved; run the builtin, then call `permit.finish(ok)`.
+    Approved {
+        /// Permission to run.
+        permit: Permit,
+        /// The approval request.
+        request_id: String,
+        /// Who approved.
+        approvers: Vec<String>,
+    },
+    /// Do not run the builtin; `reason` says why (its code is stable).
+    Skip {
+        /// The refusal (`SIDEFX-SKIPPED`, `SIDEFX-APPROVAL-DENIED`, ...).
+        reason: Error,
+    },
+}
+
+/// Everything the asynchronous path needs about a call, captured from the task scope.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Check {
+    call: Call,
+    refusal: Option<Error>,
+}
+
+#[derive(Debug)]
+struct Call {
+    action: SideEffectAction,
+    agent: String,
+    tier: Tier,
+    requires_human: bool,
+    log: Option<Arc<dyn EventLog>>,
+    approver: Option<Arc<dyn Approver>>,
+    dispatch: Option<Arc<DispatchContext>>,
+    reviewers: Vec<String>,
+    quorum: u32,
+    timeout_ms: Option<u64>,
+    trace_id: String,
+    args: Value,
+}
+
+/// The synchronous first half of enforcement: decides from the task scope whether the call can
+/// run at once (act_auto, nothing to record) without allocating.
+#[doc(hidden)]
+#[inline]
+pub fn gate(action: &SideEffectAction) -> Gate {
+    scope::with_current(|s| match s {
+        None if !scope::is_process_strict() => {
+            trace_decision(action, scope::DEFAULT_AGENT, Tier::ActAuto, "proceed", "");
+            Gate::Open(Permit::FREE)
+        }
+        None => Gate::Check(Box::new(Check::capture(&Scope::default(), action))),
+        Some(scope) => match scope.decide(action) {
+            Ok((agent, Tier::ActAuto, false)) if !scope.audit_auto() => {
+                let trace = scope.dispatch().and_then(|d| d.trace_id.as_deref()).unwrap_or("");
+                trace_decision(action, agent, Tier::ActAuto, "proceed", trace);
+                Gate::Open(Permit::FREE)
+            }
+            _ => Gate::Check(Box::new(Check::capture(scope, action))),
+        },
+    })
+}
+
+fn trace_decision(action: &SideEffectAction, agent: &str, tier: Tier, outcome: &str, trace_id: &str) {
+    tracing::info!(
+        target: "sidefx::decision",
+        agent,
+        builtin = action.builtin,
+        class = action.class,
+        tier = tier.as_str(),
+        outcome,
+        trace_id,
+        "tool_decision"
+    );
+}
+
+impl Check {
+    fn capture(scope: &Scope, action: &SideEffectAction) -> Check {
+        let (reviewers, quorum, timeout_ms) = scope.approval_settings();
+        let dispatch = scope.dispatch_arc();
+        let trace_id = dispatch
+            .as_ref()
+            .and_then(|d| d.trace_id.clone())
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let (agent, tier, requires_human, refusal) = match scope.decide(action) {
+            Ok((a, t, h)) => (a.to_owned(), t, h, None),
+            Err(e) => (scope::DEFAULT_AGENT.to_owned(), Tier::Shadow, false, Some(e)),
+        };
+        Check {
+            call: Call {
+                action: *action,
+                agent,
+                tier,
+                requires_human,
+                log: scope.event_log().cloned(),
+                approver: scope.approver().cloned(),
+                dispatch,
+                reviewers,
+                quorum,
+                timeout_ms,
+                trace_id,
+                args: Value::Null,
+            },
+            refusal,
+        }
+    }
+
+    /// The asynchronous second half: records, approvals, refusals. `args` is the call's
+    /// recorded arguments (skipped ones left out, redacted ones masked).
+    pub async fn run(self: Box<Self>, args: Value) -> Result<Permit> {
+        self.run_detailed(args).await.map(|(permit, _)| permit)
+    }
+
+    async fn run_detailed(self: Box<Self>, args: Value) -> Result<(Permit, Option<(String, Vec<String>)>)> {
+        let Check { mut call, refusal } = *self;
+        call.args = args;
+        if let Some(e) = refusal {
+            call.trace("strict_no_context");
+            return Err(e);
+        }
+        let result = call.enforce().await;
+        match &result {
+            Ok(_) => {}
+            Err(e) => call.trace(match e {
+                Error::Skipped { .. } => "skipped",
+                Error::ApprovalDenied { .. } => "denied",
+                Error::ApprovalTimedOut { .. } => "timeout",
+                Error::NeedsHuman { .. } => "needs_human",
+                Error::NoEventLog { .. } => "no_event_log",
+                _ => "error",
+            }),
+        }
+        result
+    }
+}
+
+impl Call {
+    fn trace(&self, outcome: &str) {
+        trace_decision(&self.action, &self.agent, self.tier, outcome, &self.trace_id);
+    }
+
+    fn log(&self, tier: Tier) -> Result<&dyn EventLog> {
+        self.log.as_deref().ok_or_else(|| Error::NoEventLog {
+            builtin: self.action.builtin.to_owned(),
+            tier,
+        })
+    }
+
+    async fn enforce(&self) -> Result<(Permit, Option<(String, Vec<String>)>)> {
+        if self.requires_human {
+            return Err(self.needs_human().await?);
+        }
+        match self.tier {
+            Tier::ActAuto => {
+                self.trace("proceed");
+                Ok((
+                    Permit {
+                        audit: Some(Box::new(self.clone_for_audit())),
+                    },
+                    None,
+                ))
+            }
+            Tier::Shadow => Err(self.shadow().await?),
+            Tier::Suggest => Err(self.suggest().await?),
+            Tier::ActWithApproval => self.with_approval().await,
+        }
+    }
+
+    fn clone_for_audit(&self) -> Call {
+        Call {
+            action: self.action,
+            agent: self.agent.clone(),
+            tier: self.tier,
+            requires_human: false,
+            log: self.log.clone(),
+            approver: None,
+            dispatch: self.dispatch.clone(),
+            reviewers: Vec::new(),
+            quorum: 1,
+            timeout_ms: None,
+            trace_id: self.trace_id.clone(),
+            args: self.args.clone(),
+        }
+    }
+
+    fn skipped(&self, request_id: Option<String>) -> Error {
+        Error::Skipped {
+            builtin: self.action.builtin.to_owned(),
+            agent: self.agent.clone(),
+            tier: self.tier,
+            request_id,
+        }
+    }
+
+    async fn shadow(&self) -> Result<Error> {
+        let refusal = self.skipped(None);
+        // Shadow never runs the body, so without a log the call is still safely refused.
+        if let Some(log) = self.log.as_deref() {
+            self.propose(log, None).await?;
+            let draft = self
+                .trust(Outcome::Denied, "shadow_noop")
+                .meta("deny_code", refusal.code());
+            trust::append(log, draft).await?;
+        }
+        Ok(refusal)
+    }
+
+    async fn suggest(&self) -> Result<Error> {
+        let log = self.log(Tier::Suggest)?;
+        let req = approval::request(log, self.approval_draft(false)).await?;
+        self.propose(log, Some(&req.request_id)).await?;
+        let refusal = self.skipped(Some(req.request_id.clone()));
+        let draft = self
+            .trust(Outcome::Denied, "suggest_approval_request")
+            .meta("approval_request_id", req.request_id)
+            .meta("deny_code", refusal.code());
+        trust::append(log, draft).await?;
+        Ok(refusal)
+    }
+
+    async fn needs_human(&self) -> Result<Error> {
+        let log = self.log(self.tier)?;
+        let req = approval::request(log, self.approval_draft(false)).await?;
+        self.propose(log, Some(&req.request_id)).await?;
+        let refusal = Error::NeedsHuman {
+            builtin: self.action.builtin.to_owned(),
+            agent: self.agent.clone(),
+            request_id: req.request_id.clone(),
+        };
+        let draft = self
+            .trust(Outcome::Denied, "needs_human_denied")
+            .meta("approval_request_id", req.request_id)
+            .meta("deny_code", refusal.code());
+        trust::append(log, draft).await?;
+        Ok(refusal)
+    }
+
+    async fn with_approval(&self) -> Result<(Permit, Option<(String, Vec<String>)>)> {
+        let log = self.log(Tier::ActWithApproval)?;
+        let req = approval::request(log, self.approval_draft(true)).await?;
+        let Verdict { decision, metadata } = match &self.approver {
+            Some(approver) => approver.decide(&req, log).await?,
+            None => approval::wait(log, &req).await?.into(),
+        };
+        let base = |outcome, how| {
+            let mut draft = self
+                .trust(outcome, how)
+                .meta("approval_request_id", req.request_id.clone());
+            draft.metadata.extend(metadata.clone());
+            draft
+        };
+        match decision {
+            ApprovalDecision::Approved { approvers } => {
+                let draft = base(Outcome::Success, "approval_granted")
+                    .approver(approvers.join(","))
+                    .meta("approvers", json!(approvers));
+                trust::append(log, draft).await?;
+                self.trace("approved");
+                Ok((Permit::FREE, Some((req.request_id, approvers))))
+            }
+            ApprovalDecision::Denied { reviewer, reason } => {
+                let err = Error::ApprovalDenied {
+                    builtin: self.action.builtin.to_owned(),
+                    request_id: req.request_id.clone(),
+                    reviewer: reviewer.clone(),
+                    reason: reason.clone(),
+                };
+                let draft = base(Outcome::Denied, "approval_denied")
+                    .approver(reviewer)
+                    .meta("deny_code", err.code())
+                    .meta("reason", json!(reason));
+                trust::append(log, draft).await?;
+                Err(err)
+            }
+            ApprovalDecision::TimedOut => {
+                let err = Error::ApprovalTimedOut {
+                    builtin: self.action.builtin.to_owned(),
+                    request_id: req.request_id.clone(),
+                };
+                let draft = base(Outcome::Timeout, "approval_timed_out").meta("deny_code", err.code());
+                trust::append(log, draft).await?;
+                Err(err)
+            }
+        }
+    }
+
+    fn approval_draft(&self, blocking: bool) -> ApprovalDraft {
+        let mut d = ApprovalDraft::new(self.agent.clone(), self.action.builtin, self.action.class)
+            .args(self.args.clone())
+            .reviewers(self.reviewers.iter().cloned())
+            .quorum(self.quorum);
+        if let Some(ms) = self.timeout_ms {
+            d = d.timeout(Duration::from_millis(ms));
+        }
+        d.trace_id = self.trace_id.clone();
+        d.capabilities = vec![self.action.capability.to_owned()];
+        d.blocking = blocking;
+        d
+    }
+
+    async fn propose(&self, log: &dyn EventLog, request_id: Option<&str>) -> Result<()> {
+        let d = self.dispatch.as_deref();
+        let payload = json!({
+            "agent": self.agent,
+            "action": d.and_then(|d| d.action.as_deref()).unwrap_or(self.action.builtin),
+            "builtin": self.action.builtin,
+            "action_class": self.action.class,
+            "capability": self.action.capability,
+            "args": self.args,
+            "trace_id": self.trace_id,
+            "trigger_event_id": d.and_then(|d| d.trigger_event_id.as_deref()),
+            "replay_of_event_id": d.and_then(|d| d.replay_of_event_id.as_deref()),
+            "autonomy_tier": self.tier,
+            "requires_human": self.requires_human,
+            "approval_request_id": request_id,
+            "proposal": true,
+        });
+        let event = LogEvent::new("dispatch_proposed", payload)
+            .with_header("trace_id", self.trace_id.clone())
+            .with_header("agent", self.agent.clone())
+            .with_header("autonomy_tier", self.tier.as_str());
+        log.append(&Topic::TRIGGER_OUTBOX, event).await?;
+        Ok(())
+    }
+
+    fn trust(&self, outcome: Outcome, enforcement: &str) -> TrustDraft {
+        let d = self.dispatch.as_deref();
+        TrustDraft::new(self.agent.clone(), self.action.class, outcome, self.tier)
+            .trace(self.trace_id.clone())
+            .enforcement(enforcement)
+            .meta("builtin", self.action.builtin)
+            .meta("action_class", self.action.class)
+            .meta("capability", self.action.capability)
+            .meta("args", self.args.clone())
+            .meta(
+                "trigger_event_id",
+                json!(d.and_then(|d| d.trigger_event_id.clone())),
+            )
+            .meta(
+                "replay_of_event_id",
+                json!(d.and_then(|d| d.replay_of_event_id.clone())),
+            )
+    }
+}
+
+/// Enforces the active tier for a builtin dispatched by name (a VM's builtin table): looks the
+/// name up in the registry, then decides exactly as `#[side_effect]` would. `Err` means the
+/// call could not be decided (unknown builtin, a failing log): do not run it either.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use sidefx::{registry, Decision};
+/// registry::register(registry::BuiltinInfo::new("doc_enforce", "process.exec", "process.exec")).unwrap();
+/// // No policy active: the process default, act_auto.
+/// let d = sidefx::enforce("doc_enforce", &serde_json::json!({"cmd": "ls"})).await.unwrap();
+/// assert!(matches!(d, Decision::Proceed(_)));
+/// assert_eq!(sidefx::enforce("doc_enforse", &serde_json::json!({})).await.unwrap_err().code(), "SIDEFX-UNKNOWN-BUILTIN");
+/// # });
+/// ```
+pub async fn enforce(builtin: &str, args: &Value) -> Result<Decision> {
+    let info = crate::registry::require(builtin)?;
+    let action = info.action();
+    match gate(&action) {
+        Gate::Open(permit) => Ok(Decision::Proceed(permit)),
+        Gate::Check(check) => match check.run_detailed(args.clone()).await {
+            Ok((permit, None)) => Ok(Decision::Proceed(permit)),
+            Ok((permit, Some((request_id, approvers)))) => Ok(Decision::Approved {
+                permit,
+                request_id,
+                approvers,
+            }),
+            Err(reason) if reason.is_refusal() => Ok(Decision::Skip { reason }),
+            Err(e) => Err(e),
+        },
+    }
+}

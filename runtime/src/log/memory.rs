@@ -1,0 +1,200 @@
+//! The in-memory event log, for tests and single-process hosts that need no durability.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::watch;
+
+use super::{EventId, EventLog, LogEvent, StoredEvent, Topic};
+use crate::Result;
+
+/// An event log in memory. Optionally bounded: a bounded log keeps the newest `capacity` events
+/// per topic and drops older ones (ids keep increasing), so history reads and chain
+/// verification see only the retained window.
+///
+/// ```
+/// use sidefx::log::{EventLog, LogEvent, MemoryEventLog, Topic};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = MemoryEventLog::bounded(2);
+/// let t = Topic::new("t").unwrap();
+/// for i in 0..5 {
+///     log.append(&t, LogEvent::new("n", serde_json::json!(i))).await.unwrap();
+/// }
+/// let kept = log.read_range(&t, 0, 10).await.unwrap();
+/// assert_eq!(kept.iter().map(|e| e.id).collect::<Vec<_>>(), vec![4, 5]);
+/// # });
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryEventLog {
+    capacity: Option<usize>,
+    topics: Mutex<HashMap<Topic, TopicState>>,
+}
+
+#[derive(Debug)]
+struct TopicState {
+    events: VecDeque<StoredEvent>,
+    last_id: EventId,
+    // Carries the latest id so waiters never miss an append made after they subscribed.
+    notify: watch::Sender<EventId>,
+}
+
+impl TopicState {
+    fn new() -> Self {
+        TopicState {
+            events: VecDeque::new(),
+            last_id: 0,
+            notify: watch::Sender::new(0),
+        }
+    }
+}
+
+impl MemoryEventLog {
+    /// An unbounded in-memory log.
+    ///
+    /// ```
+    /// let _log = sidefx::log::MemoryEventLog::new();
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A log that keeps at most `capacity` events per topic (at least 1).
+    ///
+    /// ```
+    /// let _log = sidefx::log::MemoryEventLog::bounded(10_000);
+    /// ```
+    pub fn bounded(capacity: usize) -> Self {
+        MemoryEventLog {
+            capacity: Some(capacity.max(1)),
+            topics: Mutex::default(),
+        }
+    }
+
+    /// Every stored event of every topic, for export or for moving a log elsewhere.
+    ///
+    /// ```
+    /// let log = sidefx::log::MemoryEventLog::new();
+    /// assert!(log.snapshot().is_empty());
+    /// ```
+    pub fn snapshot(&self) -> Vec<(Topic, StoredEvent)> {
+        let topics = self.lock();
+        let mut out: Vec<_> = topics
+            .iter()
+            .flat_map(|(t, s)| s.events.iter().map(move |e| (t.clone(), e.clone())))
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.1.id).cmp(&(&b.0, b.1.id)));
+        out
+    }
+
+    /// Rebuilds a log from stored events (as [`snapshot`](Self::snapshot) returns them), keeping
+    /// their ids. Events of a topic must come in increasing id order.
+    ///
+    /// ```
+    /// let a = sidefx::log::MemoryEventLog::new();
+    /// let b = sidefx::log::MemoryEventLog::restore(a.snapshot()).unwrap();
+    /// assert!(b.snapshot().is_empty());
+    /// ```
+    pub fn restore(events: impl IntoIterator<Item = (Topic, StoredEvent)>) -> Result<Self> {
+        let log = MemoryEventLog::new();
+        {
+            let mut topics = log.lock();
+            for (topic, event) in events {
+                let state = topics.entry(topic.clone()).or_insert_with(TopicState::new);
+                // Ids must be contiguous so reads can index by arithmetic.
+                let contiguous = state.events.is_empty() || event.id == state.last_id + 1;
+                if event.id <= state.last_id || !contiguous {
+                    return Err(crate::Error::Log(format!(
+                        "cannot restore topic {topic}: event id {} does not directly follow {}",
+                        event.id, state.last_id
+                    )));
+                }
+                state.last_id = event.id;
+                state.notify.send_replace(event.id);
+                state.events.push_back(event);
+            }
+        }
+        Ok(log)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Topic, TopicState>> {
+        // Every critical section leaves the map consistent, so a poisoned lock is still usable.
+        self.topics.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, state: &mut TopicState, event: LogEvent) -> EventId {
+        state.last_id += 1;
+        let id = state.last_id;
+        state.events.push_back(StoredEvent { id, event });
+        if let Some(cap) = self.capacity {
+            while state.events.len() > cap {
+                state.events.pop_front();
+            }
+        }
+        state.notify.send_replace(id);
+        id
+    }
+}
+
+#[async_trait::async_trait]
+impl EventLog for MemoryEventLog {
+    async fn append(&self, topic: &Topic, event: LogEvent) -> Result<EventId> {
+        let mut topics = self.lock();
+        let state = topics.entry(topic.clone()).or_insert_with(TopicState::new);
+        Ok(self.push(state, event))
+    }
+
+    async fn append_if_latest(
+        &self,
+        topic: &Topic,
+        expected: Option<EventId>,
+        event: LogEvent,
+    ) -> Result<Option<EventId>> {
+        let mut topics = self.lock();
+        let state = topics.entry(topic.clone()).or_insert_with(TopicState::new);
+        if state.last_id != expected.unwrap_or(0) {
+            return Ok(None);
+        }
+        Ok(Some(self.push(state, event)))
+    }
+
+    async fn read_range(&self, topic: &Topic, after: EventId, limit: usize) -> Result<Vec<StoredEvent>> {
+        let topics = self.lock();
+        let Some(state) = topics.get(topic) else {
+            return Ok(Vec::new());
+        };
+        // Ids are contiguous within the retained window, so the start index is arithmetic.
+        let first = state.events.front().map_or(1, |e| e.id);
+        let skip = after.saturating_sub(first - 1) as usize;
+        Ok(state.events.iter().skip(skip).take(limit).cloned().collect())
+    }
+
+    async fn latest(&self, topic: &Topic) -> Result<Option<StoredEvent>> {
+        Ok(self.lock().get(topic).and_then(|s| s.events.back().cloned()))
+    }
+
+    async fn wait_for_append(&self, topic: &Topic, after: EventId) -> Result<()> {
+        let mut rx = {
+            let mut topics = self.lock();
+            topics
+                .entry(topic.clone())
+                .or_insert_with(TopicState::new)
+                .notify
+                .subscribe()
+        };
+        // The receiver was created under the lock, so an append after that point changes it.
+        rx.wait_for(|latest| *latest > after)
+            .await
+            .map(|_| ())
+            .map_err(|_| crate::Error::Log("memory log dropped while waiting".into()))
+    }
+
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn topics(&self) -> Result<Vec<Topic>> {
+        let mut t: Vec<Topic> = self.lock().keys().cloned().collect();
+        t.sort();
+        Ok(t)
+    }
+}

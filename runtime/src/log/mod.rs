@@ -1,0 +1,224 @@
+//! The event log (SPEC §10): the trait every backend implements, the event types, and
+//! subscriptions that read history and then follow live appends.
+//!
+//! ```
+//! use sidefx::log::{EventLog, LogEvent, MemoryEventLog, Topic};
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let log = MemoryEventLog::new();
+//! let topic = Topic::new("demo").unwrap();
+//! let id = log.append(&topic, LogEvent::new("hello", serde_json::json!({"n": 1}))).await.unwrap();
+//! assert_eq!(id, 1);
+//! let events = log.read_range(&topic, 0, 10).await.unwrap();
+//! assert_eq!(events[0].event.kind, "hello");
+//! # });
+//! ```
+
+mod memory;
+mod topic;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use memory::MemoryEventLog;
+pub use topic::Topic;
+
+use crate::Result;
+
+/// A per-topic event id: 1 for the first event of a topic, then strictly increasing.
+pub type EventId = u64;
+
+/// One event as appended.
+///
+/// ```
+/// let e = sidefx::log::LogEvent::new("note", serde_json::json!({})).with_header("agent", "a");
+/// assert_eq!(e.headers["agent"], "a");
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LogEvent {
+    /// What happened, such as `trust_recorded`.
+    pub kind: String,
+    /// The event's data.
+    pub payload: serde_json::Value,
+    /// Small string facts for routing and filtering (trace id, agent, tier).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// When it happened, milliseconds since the Unix epoch.
+    pub occurred_at_ms: u64,
+}
+
+impl LogEvent {
+    /// An event of `kind` with `payload`, stamped now, without headers.
+    ///
+    /// ```
+    /// let e = sidefx::log::LogEvent::new("k", serde_json::json!(1));
+    /// assert!(e.occurred_at_ms > 0);
+    /// ```
+    pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
+        LogEvent {
+            kind: kind.into(),
+            payload,
+            headers: BTreeMap::new(),
+            occurred_at_ms: now_ms(),
+        }
+    }
+
+    /// Adds a header (builder style).
+    ///
+    /// ```
+    /// let e = sidefx::log::LogEvent::new("k", serde_json::json!(1)).with_header("trace_id", "t");
+    /// assert_eq!(e.headers.len(), 1);
+    /// ```
+    pub fn with_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// An event as stored, with its id.
+///
+/// ```
+/// let s = sidefx::log::StoredEvent { id: 3, event: sidefx::log::LogEvent::new("k", serde_json::json!(null)) };
+/// assert_eq!(s.id, 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredEvent {
+    /// The per-topic id.
+    pub id: EventId,
+    /// The event.
+    #[serde(flatten)]
+    pub event: LogEvent,
+}
+
+/// Milliseconds since the Unix epoch, now.
+///
+/// ```
+/// assert!(sidefx::log::now_ms() > 1_700_000_000_000);
+/// ```
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A durable or in-memory log of events, partitioned into topics.
+///
+/// Implementations must give each topic strictly increasing ids starting at 1, and make
+/// [`append_if_latest`](EventLog::append_if_latest) atomic: it is what keeps the trust chain
+/// from forking and an approval from being decided twice when several writers race.
+///
+/// ```
+/// use sidefx::log::{EventLog, LogEvent, MemoryEventLog, Topic};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = MemoryEventLog::new();
+/// let t = Topic::new("t").unwrap();
+/// // Compare-and-append: succeeds only if the topic's latest id is still the expected one.
+/// assert_eq!(log.append_if_latest(&t, None, LogEvent::new("a", serde_json::json!(1))).await.unwrap(), Some(1));
+/// assert_eq!(log.append_if_latest(&t, None, LogEvent::new("b", serde_json::json!(2))).await.unwrap(), None);
+/// # });
+/// ```
+#[async_trait::async_trait]
+pub trait EventLog: Send + Sync {
+    /// Appends an event and returns its id.
+    async fn append(&self, topic: &Topic, event: LogEvent) -> Result<EventId>;
+
+    /// Appends only if the topic's latest id is `expected` (`None`: the topic is empty).
+    /// Returns the new id, or `None` when another writer appended first (read and retry).
+    async fn append_if_latest(
+        &self,
+        topic: &Topic,
+        expected: Option<EventId>,
+        event: LogEvent,
+    ) -> Result<Option<EventId>>;
+
+    /// Up to `limit` events with id greater than `after`, oldest first.
+    async fn read_range(&self, topic: &Topic, after: EventId, limit: usize) -> Result<Vec<StoredEvent>>;
+
+    /// The newest event of the topic.
+    async fn latest(&self, topic: &Topic) -> Result<Option<StoredEvent>>;
+
+    /// Returns once the topic may hold an event with id greater than `after`. May return early
+    /// (callers re-read); must not miss an append that happens after the call starts.
+    async fn wait_for_append(&self, topic: &Topic, after: EventId) -> Result<()>;
+
+    /// Makes every appended event durable (a no-op for memory).
+    async fn flush(&self) -> Result<()>;
+
+    /// The topics that hold events.
+    async fn topics(&self) -> Result<Vec<Topic>>;
+}
+
+impl std::fmt::Debug for dyn EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn EventLog")
+    }
+}
+
+/// Follows a topic: first its history after a given id, then live appends, with nothing lost
+/// or repeated at the switch (both phases read by id from one cursor).
+///
+/// ```
+/// use sidefx::log::{subscribe, EventLog, LogEvent, MemoryEventLog, Topic};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = MemoryEventLog::new();
+/// let t = Topic::new("t").unwrap();
+/// log.append(&t, LogEvent::new("old", serde_json::json!(1))).await.unwrap();
+/// let mut sub = subscribe(&log, t.clone(), 0);
+/// assert_eq!(sub.next().await.unwrap().event.kind, "old");
+/// log.append(&t, LogEvent::new("new", serde_json::json!(2))).await.unwrap();
+/// assert_eq!(sub.next().await.unwrap().id, 2);
+/// # });
+/// ```
+pub struct Subscription<'a> {
+    log: &'a dyn EventLog,
+    topic: Topic,
+    read_upto: EventId,
+    cursor: EventId,
+    buffer: VecDeque<StoredEvent>,
+}
+
+/// Subscribes to `topic` after id `after` (0: from the beginning).
+///
+/// ```
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let sub = sidefx::log::subscribe(&log, sidefx::log::Topic::TRUST_GRAPH, 0);
+/// assert_eq!(sub.cursor(), 0);
+/// ```
+pub fn subscribe(log: &dyn EventLog, topic: Topic, after: EventId) -> Subscription<'_> {
+    Subscription {
+        log,
+        topic,
+        read_upto: after,
+        cursor: after,
+        buffer: VecDeque::new(),
+    }
+}
+
+impl Subscription<'_> {
+    const BATCH: usize = 256;
+
+    /// The next event, waiting for one if the history is exhausted.
+    pub async fn next(&mut self) -> Result<StoredEvent> {
+        loop {
+            if let Some(e) = self.buffer.pop_front() {
+                self.cursor = e.id;
+                return Ok(e);
+            }
+            let batch = self
+                .log
+                .read_range(&self.topic, self.read_upto, Self::BATCH)
+                .await?;
+            if let Some(last) = batch.last() {
+                self.read_upto = last.id;
+                self.buffer.extend(batch);
+                continue;
+            }
+            self.log.wait_for_append(&self.topic, self.read_upto).await?;
+        }
+    }
+
+    /// The id of the last event handed out (or the starting point).
+    pub fn cursor(&self) -> EventId {
+        self.cursor
+    }
+}

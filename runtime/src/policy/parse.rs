@@ -1,0 +1,190 @@
+//! Policy parsing from a JSON value, with errors that name the key and the fix.
+//!
+//! serde's derived errors say "unknown variant" without the path; walking the value ourselves
+//! lets every message name the exact key (`agent_action_tiers.planner.git.push`) and suggest.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_json::{Map, Value};
+
+use super::AutonomyPolicy;
+use crate::suggest::closest;
+use crate::{Error, Result, Tier};
+
+const FIELDS: &[&str] = &[
+    "agent_id",
+    "autonomy_tier",
+    "tier",
+    "action_tiers",
+    "agent_tiers",
+    "agent_action_tiers",
+    "reviewers",
+    "requires_human",
+    "requires_human_actions",
+    "requires_human_agents",
+    "approval_quorum",
+    "approval_timeout_ms",
+    "audit_auto",
+];
+
+/// Collects every problem so a user fixes a file in one pass.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, msg: String) {
+        self.0.push(msg);
+    }
+}
+
+pub(super) fn policy(value: &Value) -> Result<AutonomyPolicy> {
+    let Value::Object(obj) = value else {
+        return Err(Error::Policy(format!(
+            "a policy must be an object of settings, found {}; write for example {{\"autonomy_tier\": \"suggest\"}}",
+            kind(value)
+        )));
+    };
+    let mut p = Problems::default();
+    let mut out = AutonomyPolicy::default();
+    for (key, v) in obj {
+        match key.as_str() {
+            "agent_id" => out.agent_id = string(&mut p, key, v),
+            "autonomy_tier" => out.autonomy_tier = tier(&mut p, key, v),
+            "tier" => out.tier = tier(&mut p, key, v),
+            "action_tiers" => out.action_tiers = tier_map(&mut p, key, v),
+            "agent_tiers" => out.agent_tiers = tier_map(&mut p, key, v),
+            "agent_action_tiers" => {
+                if let Some(m) = object(&mut p, key, v) {
+                    out.agent_action_tiers = m
+                        .iter()
+                        .map(|(agent, inner)| {
+                            (agent.clone(), tier_map(&mut p, &format!("{key}.{agent}"), inner))
+                        })
+                        .collect();
+                }
+            }
+            "reviewers" => out.reviewers = strings(&mut p, key, v).into_iter().collect(),
+            "requires_human" => out.requires_human = boolean(&mut p, key, v),
+            "requires_human_actions" => {
+                out.requires_human_actions = strings(&mut p, key, v).into_iter().collect()
+            }
+            "requires_human_agents" => {
+                out.requires_human_agents = strings(&mut p, key, v).into_iter().collect()
+            }
+            "approval_quorum" => match v.as_u64() {
+                Some(q) if (1..=u64::from(u32::MAX)).contains(&q) => out.approval_quorum = Some(q as u32),
+                _ => p.push(format!(
+                    "`{key}` must be a whole number of at least 1, found {}",
+                    show(v)
+                )),
+            },
+            "approval_timeout_ms" => match v.as_u64() {
+                Some(ms) if ms > 0 => out.approval_timeout_ms = Some(ms),
+                _ => p.push(format!(
+                    "`{key}` must be a positive whole number of milliseconds, found {}",
+                    show(v)
+                )),
+            },
+            "audit_auto" => out.audit_auto = boolean(&mut p, key, v),
+            other => p.push(match closest(other, FIELDS.iter().copied()) {
+                Some(s) => format!("unknown field `{other}`; did you mean `{s}`?"),
+                None => format!("unknown field `{other}`; expected one of {}", FIELDS.join(", ")),
+            }),
+        }
+    }
+    if p.0.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::Policy(p.0.join("; ")))
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A short rendering of a value for messages, cut so a huge value cannot flood the error.
+fn show(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 60 {
+        format!("{}… ({})", &s[..s.floor_char_boundary(57)], kind(v))
+    } else {
+        s
+    }
+}
+
+fn string(p: &mut Problems, key: &str, v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        _ => {
+            p.push(format!("`{key}` must be a string, found {}", show(v)));
+            None
+        }
+    }
+}
+
+fn boolean(p: &mut Problems, key: &str, v: &Value) -> bool {
+    v.as_bool().unwrap_or_else(|| {
+        p.push(format!("`{key}` must be true or false, found {}", show(v)));
+        false
+    })
+}
+
+fn tier(p: &mut Problems, key: &str, v: &Value) -> Option<Tier> {
+    match v {
+        Value::String(s) => match s.parse::<Tier>() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                p.push(format!("`{key}`: {e}"));
+                None
+            }
+        },
+        _ => {
+            p.push(format!(
+                "`{key}` must be a tier name (shadow, suggest, act_with_approval, act_auto), found {}",
+                show(v)
+            ));
+            None
+        }
+    }
+}
+
+fn object<'v>(p: &mut Problems, key: &str, v: &'v Value) -> Option<&'v Map<String, Value>> {
+    match v {
+        Value::Object(m) => Some(m),
+        _ => {
+            p.push(format!(
+                "`{key}` must be an object of name -> value, found {}",
+                show(v)
+            ));
+            None
+        }
+    }
+}
+
+fn tier_map(p: &mut Problems, key: &str, v: &Value) -> FxHashMap<String, Tier> {
+    let Some(m) = object(p, key, v) else {
+        return FxHashMap::default();
+    };
+    m.iter()
+        .filter_map(|(k, v)| tier(p, &format!("{key}.{k}"), v).map(|t| (k.clone(), t)))
+        .collect()
+}
+
+fn strings(p: &mut Problems, key: &str, v: &Value) -> FxHashSet<String> {
+    let Value::Array(items) = v else {
+        p.push(format!("`{key}` must be a list of strings, found {}", show(v)));
+        return FxHashSet::default();
+    };
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| string(p, &format!("{key}[{i}]"), item))
+        .collect()
+}

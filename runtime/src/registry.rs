@@ -1,0 +1,323 @@
+//! The classifier registry: builtin name -> action (SPEC §6).
+//!
+//! `#[side_effect]` places one [`BuiltinInfo`] per annotated builtin in a `linkme` distributed
+//! slice at link time (no code runs before `main`). The first lookup builds a hash index once;
+//! later lookups are O(1). Runtimes that learn their builtins at run time (a VM loading a
+//! module) add them with [`register`].
+//!
+//! # Pitfall: crates the binary never references
+//!
+//! The linker drops a crate that the final binary does not reference, and with it that crate's
+//! registry entries: `registry::lookup("my_builtin")` then finds nothing even though the crate
+//! is a dependency. Fix: reference the crate from the binary, for example `use my_tools as _;`
+//! in `main.rs`, or call any item of it. [`validate`] and [`all`] show what was linked.
+//!
+//! ```
+//! use sidefx::registry::{self, BuiltinInfo};
+//! registry::register(BuiltinInfo::new("doc_registry_demo", "store.write", "store.write")).unwrap();
+//! let found = registry::lookup("doc_registry_demo").unwrap();
+//! assert_eq!(found.action().class, "store.write");
+//! ```
+
+use std::sync::{OnceLock, RwLock};
+
+use rustc_hash::FxHashMap;
+
+use crate::{Error, Result, SideEffectAction};
+
+/// One registered builtin: its action and where it was declared.
+///
+/// ```
+/// let info = sidefx::registry::BuiltinInfo::new("exec", "process.exec", "process.exec");
+/// assert_eq!(info.name, "exec");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct BuiltinInfo {
+    /// The builtin's name.
+    pub name: &'static str,
+    /// Its class.
+    pub class: &'static str,
+    /// Its capability.
+    pub capability: &'static str,
+    /// The module that declared it (`module_path!()`), or `"<runtime>"` when registered by hand.
+    pub module_path: &'static str,
+    /// The source file that declared it.
+    pub file: &'static str,
+    /// The line of the declaration.
+    pub line: u32,
+}
+
+impl BuiltinInfo {
+    /// An entry registered at run time, without a source location.
+    ///
+    /// ```
+    /// let info = sidefx::registry::BuiltinInfo::new("store_set", "store.write", "store.write");
+    /// assert_eq!(info.file, "<runtime>");
+    /// ```
+    pub const fn new(name: &'static str, class: &'static str, capability: &'static str) -> Self {
+        BuiltinInfo {
+            name,
+            class,
+            capability,
+            module_path: "<runtime>",
+            file: "<runtime>",
+            line: 0,
+        }
+    }
+
+    /// The action this builtin performs.
+    ///
+    /// ```
+    /// let info = sidefx::registry::BuiltinInfo::new("exec", "process.exec", "process.exec");
+    /// assert_eq!(info.action().capability, "process.exec");
+    /// ```
+    pub const fn action(&self) -> SideEffectAction {
+        SideEffectAction::new(self.name, self.class, self.capability)
+    }
+}
+
+/// Two or more builtins registered under one name.
+///
+/// ```
+/// use sidefx::registry::{BuiltinInfo, Registry};
+/// let r = Registry::from_entries([BuiltinInfo::new("a", "fs.write", "workspace.write_text"); 2]);
+/// assert_eq!(r.validate().unwrap_err()[0].name, "a");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The shared name.
+    pub name: &'static str,
+    /// Every entry that uses it, in registration order.
+    pub entries: Vec<BuiltinInfo>,
+}
+
+impl std::fmt::Display for Duplicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "builtin name `{}` is registered {} times:",
+            self.name,
+            self.entries.len()
+        )?;
+        for e in &self.entries {
+            write!(f, " {}:{} ({});", e.file, e.line, e.class)?;
+        }
+        write!(f, " give all but one a distinct `name = \"..\"`")
+    }
+}
+
+/// A set of builtins indexed by name. The process-wide one is behind [`lookup`], [`all`],
+/// [`validate`] and [`register`]; build your own for tests or benchmarks.
+///
+/// ```
+/// use sidefx::registry::{BuiltinInfo, Registry};
+/// let r = Registry::from_entries([BuiltinInfo::new("exec", "process.exec", "process.exec")]);
+/// assert!(r.lookup("exec").is_some());
+/// assert!(r.lookup("exex").is_none());
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    entries: Vec<BuiltinInfo>,
+    by_name: FxHashMap<&'static str, usize>,
+}
+
+impl Registry {
+    /// Builds a registry from entries; the first entry of a name wins lookups.
+    ///
+    /// ```
+    /// let r = sidefx::registry::Registry::from_entries([]);
+    /// assert!(r.all().is_empty());
+    /// ```
+    pub fn from_entries(entries: impl IntoIterator<Item = BuiltinInfo>) -> Self {
+        let mut r = Registry::default();
+        for e in entries {
+            r.insert(e);
+        }
+        r
+    }
+
+    fn insert(&mut self, entry: BuiltinInfo) {
+        self.by_name.entry(entry.name).or_insert(self.entries.len());
+        self.entries.push(entry);
+    }
+
+    /// O(1) lookup by name.
+    ///
+    /// ```
+    /// let r = sidefx::registry::Registry::from_entries([]);
+    /// assert_eq!(r.lookup("exec"), None);
+    /// ```
+    #[inline]
+    pub fn lookup(&self, name: &str) -> Option<&BuiltinInfo> {
+        self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+
+    /// Every entry, in registration order.
+    ///
+    /// ```
+    /// let r = sidefx::registry::Registry::from_entries([]);
+    /// assert_eq!(r.all().len(), 0);
+    /// ```
+    pub fn all(&self) -> &[BuiltinInfo] {
+        &self.entries
+    }
+
+    /// Whether a class is known: built into the catalogue or used by a registered builtin.
+    ///
+    /// ```
+    /// let r = sidefx::registry::Registry::from_entries([]);
+    /// assert!(r.knows_class("fs.write"));
+    /// assert!(!r.knows_class("payments.charge"));
+    /// ```
+    pub fn knows_class(&self, class: &str) -> bool {
+        sidefx_catalogue::class(class).is_some() || self.entries.iter().any(|e| e.class == class)
+    }
+
+    /// Every name a policy key may use: registered builtins, catalogue builtins and all classes.
+    ///
+    /// ```
+    /// let r = sidefx::registry::Registry::from_entries([]);
+    /// assert!(r.policy_keys().any(|k| k == "git.push"));
+    /// ```
+    pub fn policy_keys(&self) -> impl Iterator<Item = &str> + '_ {
+        let catalogue = sidefx_catalogue::CLASSES
+            .iter()
+            .flat_map(|c| std::iter::once(c.class).chain(c.builtins.iter().copied()));
+        catalogue.chain(self.entries.iter().flat_map(|e| [e.name, e.class]))
+    }
+
+    /// Whether `key` names a registered builtin, a catalogue builtin, or a known class.
+    ///
+    /// ```
+    /// let r = sidefx::registry::Registry::from_entries([]);
+    /// assert!(r.knows_policy_key("fs.delete"));
+    /// ```
+    pub fn knows_policy_key(&self, key: &str) -> bool {
+        self.lookup(key).is_some() || self.policy_keys().any(|k| k == key)
+    }
+
+    /// Reports every name registered more than once.
+    ///
+    /// ```
+    /// let r = sidefx::registry::Registry::from_entries([]);
+    /// assert!(r.validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> std::result::Result<(), Vec<Duplicate>> {
+        let mut dups: Vec<Duplicate> = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if self.by_name.get(e.name) == Some(&i) {
+                continue;
+            }
+            match dups.iter_mut().find(|d| d.name == e.name) {
+                Some(d) => d.entries.push(*e),
+                None => dups.push(Duplicate {
+                    name: e.name,
+                    entries: vec![self.entries[self.by_name[e.name]], *e],
+                }),
+            }
+        }
+        if dups.is_empty() { Ok(()) } else { Err(dups) }
+    }
+}
+
+/// The link-time slice that `#[side_effect]` fills. Reached only through `__private`.
+#[linkme::distributed_slice]
+pub static BUILTINS: [BuiltinInfo];
+
+fn global() -> &'static RwLock<Registry> {
+    static GLOBAL: OnceLock<RwLock<Registry>> = OnceLock::new();
+    GLOBAL.get_or_init(|| RwLock::new(Registry::from_entries(BUILTINS.iter().copied())))
+}
+
+fn read<T>(f: impl FnOnce(&Registry) -> T) -> T {
+    // A poisoned lock only means a registering thread panicked after a complete insert
+    // (insert cannot leave the map half-updated), so the data is still consistent.
+    let guard = global().read().unwrap_or_else(|p| p.into_inner());
+    f(&guard)
+}
+
+/// Looks a builtin up in the process-wide registry by name.
+///
+/// ```
+/// assert!(sidefx::registry::lookup("no_such_builtin_here").is_none());
+/// ```
+pub fn lookup(name: &str) -> Option<BuiltinInfo> {
+    read(|r| r.lookup(name).copied())
+}
+
+/// Looks a builtin up, or explains that it is unknown with the closest registered name.
+///
+/// ```
+/// let err = sidefx::registry::require("no_such_builtin").unwrap_err();
+/// assert_eq!(err.code(), "SIDEFX-UNKNOWN-BUILTIN");
+/// ```
+pub fn require(name: &str) -> Result<BuiltinInfo> {
+    read(|r| match r.lookup(name) {
+        Some(e) => Ok(*e),
+        None => Err(Error::UnknownBuiltin {
+            name: name.to_owned(),
+            suggestion: crate::suggest::closest(name, r.all().iter().map(|e| e.name)).map(str::to_owned),
+        }),
+    })
+}
+
+/// Every builtin in the process-wide registry: link-time entries first, then run-time ones.
+///
+/// ```
+/// let all = sidefx::registry::all();
+/// assert!(all.iter().all(|e| !e.name.is_empty()));
+/// ```
+pub fn all() -> Vec<BuiltinInfo> {
+    read(|r| r.all().to_vec())
+}
+
+/// Reports duplicate names in the process-wide registry.
+///
+/// ```
+/// let _ = sidefx::registry::validate();
+/// ```
+pub fn validate() -> std::result::Result<(), Vec<Duplicate>> {
+    read(Registry::validate)
+}
+
+/// A snapshot of the process-wide registry, for policy validation.
+///
+/// ```
+/// let r = sidefx::registry::snapshot();
+/// assert!(r.knows_class("fs.write"));
+/// ```
+pub fn snapshot() -> Registry {
+    read(Registry::clone)
+}
+
+/// Registers a builtin at run time, for runtimes that learn their builtins while running.
+///
+/// The class must be a catalogue class with its capability, or a well-formed custom class.
+///
+/// ```
+/// use sidefx::registry::{self, BuiltinInfo};
+/// let bad = BuiltinInfo::new("doc_bad", "fs.write", "process.exec");
+/// assert_eq!(registry::register(bad).unwrap_err().code(), "SIDEFX-CONFIG");
+/// ```
+pub fn register(entry: BuiltinInfo) -> Result<()> {
+    if entry.name.is_empty() {
+        return Err(Error::Config("a builtin name must not be empty".into()));
+    }
+    match sidefx_catalogue::capability_of(entry.class) {
+        Some(cap) if cap != entry.capability => {
+            return Err(Error::Config(format!(
+                "builtin `{}`: class `{}` requires capability `{cap}`, not `{}`; use `{cap}` or omit it",
+                entry.name, entry.class, entry.capability
+            )));
+        }
+        None if !sidefx_catalogue::is_valid_class_name(entry.class) => {
+            return Err(Error::Config(format!(
+                "builtin `{}`: class `{}` is not a valid class name; use dot-separated lowercase segments such as `payments.charge`",
+                entry.name, entry.class
+            )));
+        }
+        _ => {}
+    }
+    global().write().unwrap_or_else(|p| p.into_inner()).insert(entry);
+    Ok(())
+}

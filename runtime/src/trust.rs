@@ -1,0 +1,522 @@
+//! Hash-chained trust records (SPEC §11): an append-only, tamper-evident audit trail of every
+//! decision, stored on the `trust_graph` topic.
+//!
+//! ```
+//! use sidefx::log::MemoryEventLog;
+//! use sidefx::trust::{self, Outcome, TrustDraft};
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let log = MemoryEventLog::new();
+//! let draft = TrustDraft::new("planner", "fs.write", Outcome::Denied, sidefx::Tier::Shadow);
+//! let rec = trust::append(&log, draft).await.unwrap();
+//! assert_eq!(rec.chain_index, 0);
+//! assert!(trust::verify_chain(&log).await.unwrap().is_valid());
+//! # });
+//! ```
+
+use std::fmt;
+
+use serde_json::{Value, json};
+
+use crate::log::{EventLog, LogEvent, StoredEvent, Topic};
+use crate::{Error, Result, Tier};
+
+/// The schema tag of every record.
+pub const SCHEMA: &str = "opentrustgraph/v0.1";
+/// The `previous_hash` of the first record of a chain.
+pub const GENESIS_HASH: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+/// The event kind of a trust record on `trust_graph`.
+pub const KIND: &str = "trust_recorded";
+
+/// What became of a call.
+///
+/// ```
+/// assert_eq!("timeout".parse::<sidefx::trust::Outcome>().unwrap(), sidefx::trust::Outcome::Timeout);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The side effect ran (or was approved to run) and succeeded.
+    Success,
+    /// The side effect ran and failed.
+    Failure,
+    /// The side effect was refused.
+    Denied,
+    /// An approval deadline passed.
+    Timeout,
+}
+
+impl Outcome {
+    /// The snake_case name.
+    ///
+    /// ```
+    /// assert_eq!(sidefx::trust::Outcome::Denied.as_str(), "denied");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+            Outcome::Timeout => "timeout",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        [
+            Outcome::Success,
+            Outcome::Failure,
+            Outcome::Denied,
+            Outcome::Timeout,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "unknown outcome {s:?}; expected success, failure, denied or timeout"
+            ))
+        })
+    }
+}
+
+/// A stored trust record.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let d = sidefx::trust::TrustDraft::new("a", "fs.write", sidefx::trust::Outcome::Success, sidefx::Tier::ActAuto);
+/// let r = sidefx::trust::append(&log, d).await.unwrap();
+/// assert_eq!(r.previous_hash, sidefx::trust::GENESIS_HASH);
+/// assert!(r.entry_hash.starts_with("sha256:"));
+/// # });
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrustRecord {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// A UUIDv7.
+    pub record_id: String,
+    /// The agent that called.
+    pub agent: String,
+    /// The class of the action.
+    pub action: String,
+    /// Who approved or denied, if anyone.
+    pub approver: Option<String>,
+    /// What became of the call.
+    pub outcome: Outcome,
+    /// The trace the call belongs to.
+    pub trace_id: String,
+    /// The tier that decided.
+    pub autonomy_tier: Tier,
+    /// RFC 3339 time of recording.
+    pub timestamp: String,
+    /// Position in the chain, from 0.
+    pub chain_index: u64,
+    /// `entry_hash` of the previous record, or [`GENESIS_HASH`].
+    pub previous_hash: String,
+    /// `sha256:<hex>` over the canonical JSON of this record without `entry_hash`.
+    pub entry_hash: String,
+    /// `autonomy.enforcement`, `builtin`, `action_class`, `args`, `approval_request_id`, ...
+    pub metadata: Value,
+}
+
+impl TrustRecord {
+    /// The hash this record should carry, recomputed from its other fields.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let log = sidefx::log::MemoryEventLog::new();
+    /// let d = sidefx::trust::TrustDraft::new("a", "fs.write", sidefx::trust::Outcome::Success, sidefx::Tier::ActAuto);
+    /// let r = sidefx::trust::append(&log, d).await.unwrap();
+    /// assert_eq!(r.compute_hash(), r.entry_hash);
+    /// # });
+    /// ```
+    pub fn compute_hash(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut value {
+            m.remove("entry_hash");
+        }
+        crate::canonical::sha256(&value)
+    }
+
+    /// `metadata.autonomy.enforcement`, such as `shadow_noop`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let log = sidefx::log::MemoryEventLog::new();
+    /// let d = sidefx::trust::TrustDraft::new("a", "fs.write", sidefx::trust::Outcome::Denied, sidefx::Tier::Shadow)
+    ///     .enforcement("shadow_noop");
+    /// let r = sidefx::trust::append(&log, d).await.unwrap();
+    /// assert_eq!(r.enforcement(), Some("shadow_noop"));
+    /// # });
+    /// ```
+    pub fn enforcement(&self) -> Option<&str> {
+        self.metadata
+            .pointer("/autonomy/enforcement")
+            .and_then(Value::as_str)
+    }
+
+    /// Parses a stored `trust_recorded` event.
+    ///
+    /// ```
+    /// let e = sidefx::log::LogEvent::new("trust_recorded", serde_json::json!({}));
+    /// assert!(sidefx::trust::TrustRecord::from_event(&e).is_err());
+    /// ```
+    pub fn from_event(event: &LogEvent) -> Result<TrustRecord> {
+        serde_json::from_value(event.payload.clone())
+            .map_err(|e| Error::Log(format!("stored trust record is malformed: {e}")))
+    }
+}
+
+/// What a caller knows about a record before it is chained.
+///
+/// ```
+/// use sidefx::trust::{Outcome, TrustDraft};
+/// let d = TrustDraft::new("a", "git.write", Outcome::Denied, sidefx::Tier::Suggest)
+///     .enforcement("suggest_approval_request")
+///     .meta("builtin", "git.push");
+/// assert_eq!(d.metadata["builtin"], "git.push");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustDraft {
+    /// The agent.
+    pub agent: String,
+    /// The class of the action.
+    pub action: String,
+    /// Who approved, if anyone.
+    pub approver: Option<String>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The trace id (a new UUIDv7 when empty).
+    pub trace_id: String,
+    /// The tier.
+    pub autonomy_tier: Tier,
+    /// Metadata object.
+    pub metadata: serde_json::Map<String, Value>,
+}
+
+impl TrustDraft {
+    /// A draft with empty metadata and no trace id.
+    ///
+    /// ```
+    /// let d = sidefx::trust::TrustDraft::new("a", "fs.write", sidefx::trust::Outcome::Success, sidefx::Tier::ActAuto);
+    /// assert!(d.approver.is_none());
+    /// ```
+    pub fn new(agent: impl Into<String>, action: impl Into<String>, outcome: Outcome, tier: Tier) -> Self {
+        TrustDraft {
+            agent: agent.into(),
+            action: action.into(),
+            approver: None,
+            outcome,
+            trace_id: String::new(),
+            autonomy_tier: tier,
+            metadata: serde_json::Map::new(),
+        }
+    }
+
+    /// Sets `metadata.autonomy.enforcement` (and `metadata.autonomy.tier`).
+    ///
+    /// ```
+    /// let d = sidefx::trust::TrustDraft::new("a", "x", sidefx::trust::Outcome::Denied, sidefx::Tier::Shadow)
+    ///     .enforcement("shadow_noop");
+    /// assert_eq!(d.metadata["autonomy"]["enforcement"], "shadow_noop");
+    /// ```
+    pub fn enforcement(mut self, how: &str) -> Self {
+        self.metadata.insert(
+            "autonomy".into(),
+            json!({"enforcement": how, "tier": self.autonomy_tier.as_str()}),
+        );
+        self
+    }
+
+    /// Sets one metadata key.
+    ///
+    /// ```
+    /// let d = sidefx::trust::TrustDraft::new("a", "x", sidefx::trust::Outcome::Denied, sidefx::Tier::Shadow)
+    ///     .meta("deny_code", "SIDEFX-SKIPPED");
+    /// assert_eq!(d.metadata["deny_code"], "SIDEFX-SKIPPED");
+    /// ```
+    pub fn meta(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the approver.
+    ///
+    /// ```
+    /// let d = sidefx::trust::TrustDraft::new("a", "x", sidefx::trust::Outcome::Success, sidefx::Tier::ActWithApproval)
+    ///     .approver("alice");
+    /// assert_eq!(d.approver.as_deref(), Some("alice"));
+    /// ```
+    pub fn approver(mut self, who: impl Into<String>) -> Self {
+        self.approver = Some(who.into());
+        self
+    }
+
+    /// Sets the trace id.
+    ///
+    /// ```
+    /// let d = sidefx::trust::TrustDraft::new("a", "x", sidefx::trust::Outcome::Success, sidefx::Tier::ActAuto)
+    ///     .trace("t-1");
+    /// assert_eq!(d.trace_id, "t-1");
+    /// ```
+    pub fn trace(mut self, trace_id: impl Into<String>) -> Self {
+        self.trace_id = trace_id.into();
+        self
+    }
+
+    fn seal(&self, chain_index: u64, previous_hash: String) -> TrustRecord {
+        let mut record = TrustRecord {
+            schema: SCHEMA.into(),
+            record_id: uuid::Uuid::now_v7().to_string(),
+            agent: self.agent.clone(),
+            action: self.action.clone(),
+            approver: self.approver.clone(),
+            outcome: self.outcome,
+            trace_id: if self.trace_id.is_empty() {
+                uuid::Uuid::now_v7().to_string()
+            } else {
+                self.trace_id.clone()
+            },
+            autonomy_tier: self.autonomy_tier,
+            timestamp: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            chain_index,
+            previous_hash,
+            entry_hash: String::new(),
+            metadata: Value::Object(self.metadata.clone()),
+        };
+        record.entry_hash = record.compute_hash();
+        record
+    }
+}
+
+/// Chains and appends a record atomically: it reads the chain's head and appends only if no
+/// other writer moved the head meanwhile (retrying if one did), so concurrent appenders never
+/// fork the chain.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let d = sidefx::trust::TrustDraft::new("a", "x", sidefx::trust::Outcome::Success, sidefx::Tier::ActAuto);
+/// let first = sidefx::trust::append(&log, d.clone()).await.unwrap();
+/// let second = sidefx::trust::append(&log, d).await.unwrap();
+/// assert_eq!(second.previous_hash, first.entry_hash);
+/// # });
+/// ```
+pub async fn append(log: &dyn EventLog, draft: TrustDraft) -> Result<TrustRecord> {
+    let topic = Topic::TRUST_GRAPH;
+    loop {
+        let head = log.latest(&topic).await?;
+        let (index, prev_hash, head_id) = match &head {
+            None => (0, GENESIS_HASH.to_owned(), None),
+            Some(stored) => {
+                let prev = TrustRecord::from_event(&stored.event)?;
+                (prev.chain_index + 1, prev.entry_hash, Some(stored.id))
+            }
+        };
+        let record = draft.seal(index, prev_hash);
+        let payload = serde_json::to_value(&record)
+            .map_err(|e| Error::Log(format!("cannot encode trust record: {e}")))?;
+        let event = LogEvent::new(KIND, payload)
+            .with_header("agent", record.agent.clone())
+            .with_header("trace_id", record.trace_id.clone())
+            .with_header("outcome", record.outcome.as_str());
+        if log.append_if_latest(&topic, head_id, event).await?.is_some() {
+            return Ok(record);
+        }
+        // Another writer extended the chain first; re-read the head and try again.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The first broken link of a chain.
+///
+/// ```
+/// let b = sidefx::trust::BrokenLink { index: 3, event_id: 4, reason: "entry_hash does not match".into() };
+/// assert!(b.to_string().contains("3"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BrokenLink {
+    /// Position in the chain (0-based over the records read).
+    pub index: u64,
+    /// The event id on `trust_graph`.
+    pub event_id: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for BrokenLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "record {} (event {}): {}",
+            self.index, self.event_id, self.reason
+        )
+    }
+}
+
+/// The result of verifying a chain.
+///
+/// ```
+/// let v = sidefx::trust::ChainVerification { records: 0, first_broken: None };
+/// assert!(v.is_valid());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChainVerification {
+    /// How many records were read.
+    pub records: u64,
+    /// The first broken link, if any.
+    pub first_broken: Option<BrokenLink>,
+}
+
+impl ChainVerification {
+    /// True when every link holds.
+    pub fn is_valid(&self) -> bool {
+        self.first_broken.is_none()
+    }
+}
+
+/// Verifies stored trust events in order: each parses, carries the hash of its own content,
+/// has the next chain index, and points at its predecessor's hash. The first record must be
+/// the genesis unless the events are a retained window of a bounded log (then its own
+/// `chain_index` and `previous_hash` are taken as given).
+///
+/// ```
+/// let v = sidefx::trust::verify_events(&[]);
+/// assert_eq!(v.records, 0);
+/// ```
+pub fn verify_events(events: &[StoredEvent]) -> ChainVerification {
+    let mut prev: Option<TrustRecord> = None;
+    for (i, stored) in events.iter().enumerate() {
+        let broken = |reason: String| ChainVerification {
+            records: events.len() as u64,
+            first_broken: Some(BrokenLink {
+                index: i as u64,
+                event_id: stored.id,
+                reason,
+            }),
+        };
+        let record = match TrustRecord::from_event(&stored.event) {
+            Ok(r) => r,
+            Err(e) => return broken(e.to_string()),
+        };
+        if record.compute_hash() != record.entry_hash {
+            return broken("entry_hash does not match the record's content (the record was altered)".into());
+        }
+        let (want_index, want_prev) = match &prev {
+            Some(p) => (p.chain_index + 1, p.entry_hash.as_str()),
+            None if stored.id == 1 => (0, GENESIS_HASH),
+            None => (record.chain_index, record.previous_hash.as_str()),
+        };
+        if record.chain_index != want_index {
+            return broken(format!(
+                "chain_index is {}, expected {want_index}",
+                record.chain_index
+            ));
+        }
+        if record.previous_hash != want_prev {
+            return broken("previous_hash does not match the previous record's entry_hash".into());
+        }
+        prev = Some(record);
+    }
+    ChainVerification {
+        records: events.len() as u64,
+        first_broken: None,
+    }
+}
+
+/// Reads the whole `trust_graph` topic and verifies it (see [`verify_events`]).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// assert!(sidefx::trust::verify_chain(&log).await.unwrap().is_valid());
+/// # });
+/// ```
+pub async fn verify_chain(log: &dyn EventLog) -> Result<ChainVerification> {
+    Ok(verify_events(&read_all(log, &Topic::TRUST_GRAPH).await?))
+}
+
+pub(crate) async fn read_all(log: &dyn EventLog, topic: &Topic) -> Result<Vec<StoredEvent>> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let batch = log.read_range(topic, after, 1024).await?;
+        let Some(last) = batch.last() else { return Ok(out) };
+        after = last.id;
+        out.extend(batch);
+    }
+}
+
+/// A filter over trust records; `limit` keeps the newest matches.
+///
+/// ```
+/// let q = sidefx::trust::TrustQuery { agent: Some("planner".into()), limit: Some(10), ..Default::default() };
+/// assert_eq!(q.limit, Some(10));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrustQuery {
+    /// Only this agent.
+    pub agent: Option<String>,
+    /// Only this action (class).
+    pub action: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<Outcome>,
+    /// Only this tier.
+    pub tier: Option<Tier>,
+    /// Only records at or after this time (ms since epoch).
+    pub since_ms: Option<u64>,
+    /// Only records before this time (ms since epoch).
+    pub until_ms: Option<u64>,
+    /// Only this trace.
+    pub trace_id: Option<String>,
+    /// Keep at most this many, the newest.
+    pub limit: Option<usize>,
+}
+
+impl TrustQuery {
+    fn matches(&self, stored: &StoredEvent, r: &TrustRecord) -> bool {
+        let t = stored.event.occurred_at_ms;
+        self.agent.as_ref().is_none_or(|a| *a == r.agent)
+            && self.action.as_ref().is_none_or(|a| *a == r.action)
+            && self.outcome.is_none_or(|o| o == r.outcome)
+            && self.tier.is_none_or(|x| x == r.autonomy_tier)
+            && self.since_ms.is_none_or(|s| t >= s)
+            && self.until_ms.is_none_or(|u| t < u)
+            && self.trace_id.as_ref().is_none_or(|x| *x == r.trace_id)
+    }
+}
+
+/// The records matching `query`, oldest first.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use sidefx::trust::{self, Outcome, TrustDraft, TrustQuery};
+/// let log = sidefx::log::MemoryEventLog::new();
+/// trust::append(&log, TrustDraft::new("a", "x", Outcome::Denied, sidefx::Tier::Shadow)).await.unwrap();
+/// trust::append(&log, TrustDraft::new("b", "x", Outcome::Success, sidefx::Tier::ActAuto)).await.unwrap();
+/// let q = TrustQuery { outcome: Some(Outcome::Denied), ..Default::default() };
+/// assert_eq!(trust::query(&log, &q).await.unwrap()[0].agent, "a");
+/// # });
+/// ```
+pub async fn query(log: &dyn EventLog, query: &TrustQuery) -> Result<Vec<TrustRecord>> {
+    let mut out = Vec::new();
+    for stored in read_all(log, &Topic::TRUST_GRAPH).await? {
+        let record = TrustRecord::from_event(&stored.event)?;
+        if query.matches(&stored, &record) {
+            out.push(record);
+        }
+    }
+    if let Some(limit) = query.limit {
+        let excess = out.len().saturating_sub(limit);
+        out.drain(..excess);
+    }
+    Ok(out)
+}
