@@ -14,12 +14,14 @@
 //! ```
 
 mod memory;
+mod sqlite;
 mod topic;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use memory::MemoryEventLog;
+pub use sqlite::{SqliteEventLog, default_path, open_default};
 pub use topic::Topic;
 
 use crate::Result;
