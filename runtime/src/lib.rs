@@ -41,6 +41,7 @@ pub use async_trait::async_trait;
 pub use enforce::{Decision, Permit, enforce};
 pub use error::{Error, Result};
 pub use policy::AutonomyPolicy;
+pub use sidefx_macros::side_effect;
 pub use scope::{
     DEFAULT_AGENT, DispatchContext, Resolved, Scope, is_process_strict, resolve, set_process_strict, spawn,
     with_approver, with_dispatch, with_event_log, with_policy, with_strict,
@@ -59,9 +60,5 @@ pub struct ReadmeDoctests;
 
 /// Paths generated code uses. Not a public API: it may change in any release.
 #[doc(hidden)]
-pub mod __private {
-    pub use crate::enforce::{Check, Gate, gate};
-    pub use crate::registry::BUILTINS;
-    pub use linkme;
-    pub use serde_json;
-}
+#[path = "private.rs"]
+pub mod __private;

@@ -1,0 +1,185 @@
+//! Code generation for a checked [`Plan`].
+//!
+//! The signature is re-emitted token for token; only the body changes:
+//!
+//! ```text
+//! async fn f(args..) -> R {
+//!     static <registry entry in BUILTINS>;
+//!     let (refuse, is_ok) = result_fns();          // R: Result<_, E>, E: From<sidefx::Error>
+//!     let permit = match gate(&ACTION) {           // sync, allocation-free when act_auto
+//!         Open(p) => p,
+//!         Check(c) => match decide(c, Args::new(..).arg("x", &x)..finish()).await {
+//!             Ok(p) => p,
+//!             Err(e) => return refuse(e),          // the body never runs
+//!         },
+//!     };
+//!     let result = async move { <fake return>; <the body> }.await;
+//!     permit.finish(is_ok(&result)).await;
+//!     result
+//! }
+//! ```
+//!
+//! The "fake return" (a never-taken `return` of a value typed as `R`, from
+//! tracing-attributes) fixes the inner block's type to `R`, so `?` works and a type error in
+//! the body is reported at the user's expression, not at the attribute.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{Ident, LitStr, Type};
+
+use crate::ast::{self, InputFn};
+use crate::classes::EXTRA_MANIFEST_ENV;
+use crate::valid::{Plan, Recorded};
+
+pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
+    let head = func.head();
+    let inner_attrs = &plan.body.inner_attrs;
+    let stmts = &plan.body.stmts;
+    let ret = plan.ret;
+    let ret_span = ret.span();
+    let private = private_path(&plan.krate, Span::call_site());
+    let private_at_ret = private_path(&plan.krate, ret_span);
+
+    let local = |name: &str| Ident::new(name, Span::mixed_site());
+    let (refuse, is_ok, permit, check, args, result, error) = (
+        local("__sidefx_refuse"),
+        local("__sidefx_is_ok"),
+        local("__sidefx_permit"),
+        local("__sidefx_check"),
+        local("__sidefx_args"),
+        local("__sidefx_result"),
+        local("__sidefx_error"),
+    );
+
+    let registration = registration(func, plan, &private);
+    let records = plan.recorded.iter().map(|r| match r {
+        Recorded::Value { ident, ty } => {
+            // Spanned on the parameter's type: a non-`Serialize` argument is reported there.
+            let at = ident.span().located_at(ty.span());
+            let mut value = (*ident).clone();
+            value.set_span(at);
+            let key = LitStr::new(&ast::key(ident), at);
+            quote_spanned!(at=> .arg(#key, &#value))
+        }
+        Recorded::Redacted { ident } => {
+            let key = LitStr::new(&ast::key(ident), ident.span());
+            quote!(.redacted(#key))
+        }
+    });
+    let name = &plan.name;
+    let fake_return = fake_return(ret);
+    let brace = plan.body.brace;
+    let mut body = TokenStream::new();
+    brace.surround(&mut body, |out| {
+        out.extend(quote! {
+            #(#inner_attrs)*
+            #registration
+            let (#refuse, #is_ok) = #private_at_ret::result_fns();
+            let #permit = match #private::gate(&__SIDEFX_ACTION) {
+                #private::Gate::Open(#permit) => #permit,
+                #private::Gate::Check(#check) => {
+                    let #args = #private::Args::new(#name) #(#records)* .finish();
+                    match #private::decide(#check, #args).await {
+                        ::core::result::Result::Ok(#permit) => #permit,
+                        ::core::result::Result::Err(#error) => return #refuse(#error),
+                    }
+                }
+            };
+            let #result = async move { #fake_return #(#stmts)* }.await;
+            #permit.finish(#is_ok(&#result)).await;
+            #result
+        });
+    });
+    quote!(#head #body)
+}
+
+/// The registry entry and the action, as items inside the function body (so methods get them
+/// too), plus what makes rustc rebuild when a declaring manifest changes.
+fn registration(func: &InputFn, plan: &Plan<'_>, private: &TokenStream) -> TokenStream {
+    let Plan {
+        name,
+        class,
+        capability,
+        ..
+    } = plan;
+    // `file!`/`line!` spanned on the function's name report the declaration, not the attribute.
+    let at = func.sig.ident.span();
+    let file = quote_spanned!(at=> ::core::file!());
+    let line = quote_spanned!(at=> ::core::line!());
+    let tracked = plan.manifests.iter().map(|path| {
+        let path = LitStr::new(&path.to_string_lossy(), Span::call_site());
+        quote!(const _: &[u8] = ::core::include_bytes!(#path);)
+    });
+    let env_tracked = (!plan.manifests.is_empty()).then(|| {
+        quote!(const _: ::core::option::Option<&str> = ::core::option_env!(#EXTRA_MANIFEST_ENV);)
+    });
+    quote! {
+        #[#private::linkme::distributed_slice(#private::BUILTINS)]
+        #[linkme(crate = #private::linkme)]
+        static __SIDEFX_BUILTIN: #private::BuiltinInfo = #private::BuiltinInfo {
+            name: #name,
+            class: #class,
+            capability: #capability,
+            module_path: ::core::module_path!(),
+            file: #file,
+            line: #line,
+        };
+        const __SIDEFX_ACTION: #private::SideEffectAction =
+            #private::SideEffectAction::new(#name, #class, #capability);
+        #(#tracked)*
+        #env_tracked
+    }
+}
+
+/// `if false { let r: R = loop {}; return r; }`, spanned on the return type. Left out when `R`
+/// contains `impl Trait`, which cannot be written in a `let`.
+fn fake_return(ret: &Type) -> TokenStream {
+    if contains_impl_trait(ret) {
+        return TokenStream::new();
+    }
+    quote_spanned! {ret.span()=>
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::let_unit_value,
+            clippy::unreachable,
+            clippy::let_with_type_underscore,
+            clippy::empty_loop
+        )]
+        if false {
+            let __sidefx_fake_return: #ret = loop {};
+            return __sidefx_fake_return;
+        }
+    }
+}
+
+fn contains_impl_trait(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
+        }
+    }
+    let mut f = Finder(false);
+    f.visit_type(ty);
+    f.0
+}
+
+/// `<krate>::__private`, every token located at `at` (call-site hygiene, so the path resolves
+/// as the user wrote it).
+fn private_path(krate: &TokenStream, at: Span) -> TokenStream {
+    let span = Span::call_site().located_at(at);
+    let path = quote!(#krate::__private);
+    path.into_iter()
+        .map(|mut tt| {
+            if !matches!(tt, TokenTree::Group(_)) {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect::<TokenStream>()
+        .into_token_stream()
+}
