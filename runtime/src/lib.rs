@@ -23,6 +23,7 @@
 //! ```
 
 mod action;
+pub mod acp;
 pub mod approval;
 pub mod canonical;
 mod enforce;
