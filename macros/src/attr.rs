@@ -23,17 +23,26 @@ pub(crate) struct Args {
     pub skip: Vec<Ident>,
     pub redact: Vec<Ident>,
     pub krate: Option<syn::Path>,
+    /// Keys that were written, even with an invalid value (so a bad `class = X` is not also
+    /// reported as a missing `class`).
+    pub given: Vec<String>,
+    /// The arguments as written, for errors about the list as a whole.
+    pub tokens: TokenStream,
 }
 
 /// Parses `tokens` (the attribute's arguments). Never fails outright: errors land in `errors`
 /// and whatever parsed is returned.
 pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
-    let mut args = Args::default();
-    let mut seen: Vec<String> = Vec::new();
-    let parser = syn::meta::parser(|meta| parse_one(meta, &mut args, &mut seen, errors));
+    let mut args = Args {
+        tokens: tokens.clone(),
+        ..Args::default()
+    };
+    let mut given: Vec<String> = Vec::new();
+    let parser = syn::meta::parser(|meta| parse_one(meta, &mut args, &mut given, errors));
     if let Err(e) = parser.parse2(tokens) {
         errors.push(e);
     }
+    args.given = given;
     args
 }
 

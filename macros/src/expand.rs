@@ -56,12 +56,16 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
     let registration = registration(func, plan, &private);
     let records = plan.recorded.iter().map(|r| match r {
         Recorded::Value { ident, ty } => {
-            // Spanned on the parameter's type: a non-`Serialize` argument is reported there.
+            // Spanned on the parameter's type, and the type itself as the turbofish: a
+            // non-`Serialize` argument is reported on the type as the user wrote it.
             let at = ident.span().located_at(ty.span());
             let mut value = (*ident).clone();
             value.set_span(at);
             let key = LitStr::new(&ast::key(ident), at);
-            quote_spanned!(at=> .arg(#key, &#value))
+            match contains_impl_trait(ty) {
+                false => quote_spanned!(at=> .arg::<#ty>(#key, &#value)),
+                true => quote_spanned!(at=> .arg(#key, &#value)),
+            }
         }
         Recorded::Redacted { ident } => {
             let key = LitStr::new(&ast::key(ident), ident.span());
@@ -70,13 +74,19 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
     });
     let name = &plan.name;
     let fake_return = fake_return(ret);
+    // The return type's one check, on the return type as written (a turbofish of the user's
+    // tokens), so "not a `Result`" and "no `From<sidefx::Error>`" point at it.
+    let result_fns = match contains_impl_trait(ret) {
+        false => quote_spanned!(ret_span=> #private_at_ret::result_fns::<#ret>()),
+        true => quote_spanned!(ret_span=> #private_at_ret::result_fns()),
+    };
     let brace = plan.body.brace;
     let mut body = TokenStream::new();
     brace.surround(&mut body, |out| {
         out.extend(quote! {
             #(#inner_attrs)*
             #registration
-            let (#refuse, #is_ok) = #private_at_ret::result_fns();
+            let (#refuse, #is_ok) = #result_fns;
             let #permit = match #private::gate(&__SIDEFX_ACTION) {
                 #private::Gate::Open(#permit) => #permit,
                 #private::Gate::Check(#check) => {

@@ -106,8 +106,15 @@ pub(crate) fn check<'a>(args: &'a Args, func: &'a InputFn, errors: &mut Errors) 
 
 fn check_class(args: &Args, errors: &mut Errors) -> (Option<String>, Option<Found>) {
     let Some(lit) = &args.class else {
-        errors.push(syn::Error::new(
-            Span::call_site(),
+        if args.given.iter().any(|k| k == "class") {
+            return (None, None); // written, with a value already reported as invalid
+        }
+        // Point at the argument list that lacks the key (the attribute when it has none).
+        let error = |msg: &str| match args.tokens.is_empty() {
+            true => syn::Error::new(Span::call_site(), msg),
+            false => syn::Error::new_spanned(&args.tokens, msg),
+        };
+        errors.push(error(
             "missing `class`: add `class = \"..\"` with a class of the sidefx catalogue (such as `class = \"fs.write\"`) or one declared in this crate's Cargo.toml under `[package.metadata.sidefx.classes]`",
         ));
         return (None, None);

@@ -1,0 +1,9 @@
+use sidefx::side_effect;
+
+#[side_effect(class = "process.exec")]
+async fn exec(program: &str) -> u32 {
+    let _ = program;
+    0
+}
+
+fn main() {}
