@@ -513,3 +513,270 @@ mod arbitrary {
         }
     }
 }
+
+/// The agent side in-process: [`sidefx::acp::serve`] over in-memory pipes, driven by a raw
+/// JSON-RPC peer, so the tests control every byte and every interleaving.
+mod connection {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde_json::{Value, json};
+    use sidefx::acp::{self, PromptHandler, StopReason, Turn, rpc::RpcError};
+    use sidefx::log::MemoryEventLog;
+    use sidefx::trust::{self, Outcome, TrustQuery};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
+
+    #[sidefx::side_effect(class = "fs.write", skip(hits))]
+    async fn acp_conn_write(hits: &AtomicUsize, path: &str) -> Result<(), sidefx::Error> {
+        let _ = path;
+        hits.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Writes each line of the prompt as a path, counting the writes that ran.
+    struct Writer {
+        hits: Arc<AtomicUsize>,
+    }
+
+    #[sidefx::async_trait]
+    impl PromptHandler for Writer {
+        async fn prompt(&self, turn: &Turn, prompt: &[Value]) -> Result<StopReason, RpcError> {
+            for line in acp::prompt_text(prompt).lines() {
+                let _ = turn
+                    .tool_call(format!("write {line}"), acp_conn_write(&self.hits, line))
+                    .await;
+            }
+            Ok(StopReason::EndTurn)
+        }
+    }
+
+    struct Peer {
+        lines: Lines<BufReader<DuplexStream>>,
+        out: Option<DuplexStream>,
+        hits: Arc<AtomicUsize>,
+        log: Arc<MemoryEventLog>,
+        server: tokio::task::JoinHandle<std::io::Result<()>>,
+    }
+
+    impl Peer {
+        fn start() -> Peer {
+            let (agent_in, client_out) = tokio::io::duplex(1 << 16);
+            let (client_in, agent_out) = tokio::io::duplex(1 << 16);
+            let hits = Arc::new(AtomicUsize::new(0));
+            let log = Arc::new(MemoryEventLog::new());
+            let handler = Arc::new(Writer { hits: hits.clone() });
+            let policy = sidefx::AutonomyPolicy::at_tier(sidefx::Tier::ActWithApproval);
+            let serving = acp::serve(agent_in, agent_out, acp::AgentInfo::new("t", "0"), handler);
+            let server = tokio::spawn(sidefx::with_event_log(
+                log.clone(),
+                sidefx::with_policy(policy, serving),
+            ));
+            Peer {
+                lines: BufReader::new(client_in).lines(),
+                out: Some(client_out),
+                hits,
+                log,
+                server,
+            }
+        }
+
+        async fn send_raw(&mut self, line: &str) {
+            let out = self.out.as_mut().expect("open");
+            out.write_all(line.as_bytes()).await.unwrap();
+            out.write_all(b"\n").await.unwrap();
+        }
+
+        async fn send(&mut self, msg: Value) {
+            self.send_raw(&msg.to_string()).await;
+        }
+
+        async fn recv(&mut self) -> Value {
+            let line = self
+                .lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the agent closed its output");
+            serde_json::from_str(&line).unwrap()
+        }
+
+        /// The next message that is not a `session/update` notification.
+        async fn next(&mut self) -> Value {
+            loop {
+                let m = self.recv().await;
+                if m["method"] != "session/update" {
+                    return m;
+                }
+            }
+        }
+
+        /// Initializes, opens a session, sends a prompt with id `prompt_id`, and returns the
+        /// first permission request.
+        async fn prompt_until_asked(&mut self, prompt_id: Value, text: &str) -> Value {
+            self.send(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}}),
+            )
+            .await;
+            assert_eq!(self.next().await["result"]["protocolVersion"], 1);
+            self.send(json!({"jsonrpc": "2.0", "id": "new", "method": "session/new",
+                "params": {"cwd": "/work/project", "mcpServers": []}}))
+                .await;
+            let sid = self.next().await["result"]["sessionId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            self.send(
+                json!({"jsonrpc": "2.0", "id": prompt_id, "method": "session/prompt",
+                "params": {"sessionId": sid, "prompt": [{"type": "text", "text": text}]}}),
+            )
+            .await;
+            let asked = self.next().await;
+            assert_eq!(asked["method"], "session/request_permission", "{asked}");
+            asked
+        }
+
+        async fn answer(&mut self, request: &Value, result: Value) {
+            self.send(json!({"jsonrpc": "2.0", "id": request["id"], "result": result}))
+                .await;
+        }
+
+        async fn records(&self) -> Vec<trust::TrustRecord> {
+            trust::query(self.log.as_ref(), &TrustQuery::default())
+                .await
+                .unwrap()
+        }
+    }
+
+    fn allow_once() -> Value {
+        json!({"outcome": {"outcome": "selected", "optionId": "allow_once"}})
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_read_loop_keeps_serving_while_a_permission_request_is_outstanding() {
+        let mut peer = Peer::start();
+        let asked = peer.prompt_until_asked(json!("p-1"), "a.txt").await;
+        assert!(asked["id"].is_number());
+        // While the agent waits for the answer: requests with string and numeric ids are
+        // answered, garbage gets -32700, stray responses and unknown notifications nothing.
+        peer.send(
+            json!({"jsonrpc": "2.0", "id": 77, "method": "initialize", "params": {"protocolVersion": 1}}),
+        )
+        .await;
+        assert_eq!(peer.next().await["id"], 77);
+        peer.send(json!({"jsonrpc": "2.0", "id": "x-1", "method": "terminal/create", "params": {}}))
+            .await;
+        let unknown = peer.next().await;
+        assert_eq!(
+            (unknown["id"].clone(), unknown["error"]["code"].clone()),
+            (json!("x-1"), json!(-32601))
+        );
+        peer.send(json!({"jsonrpc": "2.0", "method": "editor/was_focused", "params": {}}))
+            .await;
+        peer.send(json!({"jsonrpc": "2.0", "id": 123_456, "result": allow_once()}))
+            .await;
+        peer.send_raw("{\"jsonrpc\": \"2.0\", \"id\": ").await;
+        let garbage = peer.next().await;
+        assert_eq!(
+            (garbage["id"].clone(), garbage["error"]["code"].clone()),
+            (Value::Null, json!(-32700))
+        );
+        assert_eq!(
+            peer.hits.load(Ordering::SeqCst),
+            0,
+            "nothing ran before the answer"
+        );
+        // The answer to the outstanding request still lands.
+        peer.answer(&asked, allow_once()).await;
+        let done = peer.next().await;
+        assert_eq!(
+            done,
+            json!({"jsonrpc": "2.0", "id": "p-1", "result": {"stopReason": "end_turn"}})
+        );
+        assert_eq!(peer.hits.load(Ordering::SeqCst), 1);
+        drop(peer.out.take());
+        (&mut peer.server).await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hostile_answers_refuse_at_the_connection_level() {
+        let answers = [
+            json!({"jsonrpc": "2.0", "result": {"outcome": "selected", "optionId": "allow_once"}}),
+            json!({"jsonrpc": "2.0", "result": {"outcome": {"outcome": "selected", "optionId": "maybe"}}}),
+            json!({"jsonrpc": "2.0", "result": null}),
+            json!({"jsonrpc": "2.0", "error": {"code": -32800, "message": "request cancelled"}}),
+            json!({"jsonrpc": "2.0", "error": {"code": -32601, "message": "no handler"}}),
+            json!({"jsonrpc": "2.0", "error": {"code": -32603, "message": "internal"}}),
+            json!({"jsonrpc": "2.0"}),
+        ];
+        for mut answer in answers {
+            let mut peer = Peer::start();
+            let asked = peer.prompt_until_asked(json!(5), "a.txt").await;
+            answer["id"] = asked["id"].clone();
+            peer.send(answer.clone()).await;
+            let done = peer.next().await;
+            assert_eq!(done["result"]["stopReason"], "end_turn", "{answer}");
+            assert_eq!(peer.hits.load(Ordering::SeqCst), 0, "{answer}");
+            let records = peer.records().await;
+            assert_eq!(records.len(), 1);
+            assert_eq!(records[0].outcome, Outcome::Denied, "{answer}");
+            assert_eq!(
+                records[0].metadata["acp"]["decided_by"], "invalid_response",
+                "{answer}"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_closed_connection_refuses_the_waiting_call_and_serve_returns() {
+        let mut peer = Peer::start();
+        let _asked = peer.prompt_until_asked(json!(5), "a.txt").await;
+        drop(peer.out.take()); // stdin EOF while the permission request is outstanding
+        (&mut peer.server).await.unwrap().unwrap();
+        assert_eq!(peer.hits.load(Ordering::SeqCst), 0);
+        let records = peer.records().await;
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].outcome, Outcome::Denied);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancel_request_for_the_prompt_cancels_the_turn() {
+        let mut peer = Peer::start();
+        let _asked = peer.prompt_until_asked(json!("turn-9"), "a.txt\nb.txt").await;
+        peer.send(json!({"jsonrpc": "2.0", "method": "$/cancel_request", "params": {"requestId": "turn-9"}}))
+            .await;
+        let done = peer.next().await;
+        assert_eq!(
+            done,
+            json!({"jsonrpc": "2.0", "id": "turn-9", "result": {"stopReason": "cancelled"}})
+        );
+        assert_eq!(peer.hits.load(Ordering::SeqCst), 0);
+        let records = peer.records().await;
+        assert_eq!(records.len(), 2, "both calls were refused and recorded");
+        assert!(
+            records
+                .iter()
+                .all(|r| r.outcome == Outcome::Denied && r.metadata["acp"]["decided_by"] == "cancelled")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reviewer_on_the_log_can_decide_first_and_the_question_is_withdrawn() {
+        let mut peer = Peer::start();
+        let asked = peer.prompt_until_asked(json!(3), "a.txt").await;
+        let request_id = asked["params"]["toolCall"]["_meta"]["sidefx"]["approvalRequestId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        sidefx::approval::respond(peer.log.as_ref(), &request_id, "alice", true, None)
+            .await
+            .unwrap();
+        let withdrawn = peer.next().await;
+        assert_eq!(withdrawn["method"], "$/cancel_request");
+        assert_eq!(withdrawn["params"]["requestId"], asked["id"]);
+        assert_eq!(peer.next().await["result"]["stopReason"], "end_turn");
+        assert_eq!(peer.hits.load(Ordering::SeqCst), 1);
+        let records = peer.records().await;
+        assert_eq!(records[0].approver.as_deref(), Some("alice"));
+        assert_eq!(records[0].metadata["acp"]["decided_by"], "log");
+    }
+}
