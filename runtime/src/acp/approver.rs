@@ -59,6 +59,16 @@ enum Asked {
 
 impl AcpApprover {
     /// An approver for calls made during the turn that `cancel` belongs to.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s", "/w", conn);
+    /// let flag = std::sync::Arc::new(sidefx::acp::CancelFlag::new());
+    /// let approver = std::sync::Arc::new(sidefx::acp::AcpApprover::new(session, flag));
+    /// sidefx::with_approver(approver, async { /* calls here ask the editor */ }).await;
+    /// # });
+    /// ```
     pub fn new(session: Arc<Session>, cancel: Arc<CancelFlag>) -> Self {
         AcpApprover { session, cancel }
     }

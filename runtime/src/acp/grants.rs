@@ -48,11 +48,22 @@ pub struct Grant {
 
 impl Grant {
     /// Whether the grant lets calls run.
+    ///
+    /// ```
+    /// use sidefx::acp::{Grants, codec::OptionKind};
+    /// assert!(Grants::new().insert("w", "fs.write", OptionKind::AllowAlways, "allow_always", "r").allows());
+    /// ```
     pub fn allows(&self) -> bool {
         self.kind.is_allow()
     }
 
     /// The form recorded in trust-record metadata.
+    ///
+    /// ```
+    /// use sidefx::acp::{Grants, codec::OptionKind};
+    /// let g = Grants::new().insert("w", "fs.write", OptionKind::AllowAlways, "allow_always", "req-1");
+    /// assert_eq!(g.to_json()["approval_request_id"], "req-1");
+    /// ```
     pub fn to_json(&self) -> Value {
         json!({
             "grant_id": self.grant_id,
@@ -79,6 +90,10 @@ pub struct Grants {
 
 impl Grants {
     /// No grants.
+    ///
+    /// ```
+    /// assert!(sidefx::acp::Grants::new().lookup("w", "fs.write").is_none());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -158,6 +173,14 @@ impl Grants {
     }
 
     /// Every grant, oldest first.
+    ///
+    /// ```
+    /// use sidefx::acp::{Grants, codec::OptionKind};
+    /// let grants = Grants::new();
+    /// grants.insert("a", "fs.write", OptionKind::AllowAlways, "allow_always", "r1");
+    /// grants.insert("b", "fs.delete", OptionKind::RejectAlways, "reject_always", "r2");
+    /// assert_eq!(grants.list().iter().map(|g| g.builtin.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
     pub fn list(&self) -> Vec<Grant> {
         self.lock().clone()
     }

@@ -186,6 +186,11 @@ pub enum Incoming {
 
 impl Incoming {
     /// The method name.
+    ///
+    /// ```
+    /// let r = sidefx::acp::rpc::Incoming::Request { id: 1.into(), method: "initialize".into(), params: serde_json::Value::Null };
+    /// assert_eq!(r.method(), "initialize");
+    /// ```
     pub fn method(&self) -> &str {
         match self {
             Incoming::Request { method, .. } | Incoming::Notification { method, .. } => method,
@@ -520,12 +525,37 @@ pub struct PendingRequest {
 
 impl PendingRequest {
     /// The request's id on the wire.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let first = conn.start_request("m", serde_json::json!({})).await;
+    /// let second = conn.start_request("m", serde_json::json!({})).await;
+    /// assert_ne!(first.id(), second.id());
+    /// # });
+    /// ```
     pub fn id(&self) -> &Value {
         &self.id
     }
 
     /// Waits for the response; [`RpcError::closed`] if the connection closes first. Cancel-safe:
     /// it can sit in a `select!` and be awaited again.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (agent_in, mut client_out) = tokio::io::duplex(4096);
+    /// let (client_in, agent_out) = tokio::io::duplex(4096);
+    /// let (conn, _incoming) = sidefx::acp::rpc::connect(agent_in, agent_out);
+    /// let mut pending = conn.start_request("ping", json!({})).await;
+    /// let sent = BufReader::new(client_in).lines().next_line().await.unwrap().unwrap();
+    /// let id = serde_json::from_str::<serde_json::Value>(&sent).unwrap()["id"].clone();
+    /// let reply = json!({"jsonrpc": "2.0", "id": id, "result": {"pong": true}});
+    /// client_out.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+    /// assert_eq!(pending.response().await.unwrap()["pong"], true);
+    /// # });
+    /// ```
     pub async fn response(&mut self) -> Reply {
         let Some(rx) = self.rx.as_mut() else {
             return Err(RpcError::closed());

@@ -37,6 +37,10 @@ pub enum StopReason {
 
 impl StopReason {
     /// The wire string.
+    ///
+    /// ```
+    /// assert_eq!(sidefx::acp::StopReason::Cancelled.as_str(), "cancelled");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             StopReason::EndTurn => "end_turn",
@@ -64,6 +68,10 @@ pub struct AgentInfo {
 
 impl AgentInfo {
     /// An agent's name and version.
+    ///
+    /// ```
+    /// assert_eq!(sidefx::acp::AgentInfo::new("a", "1.2.3").version, "1.2.3");
+    /// ```
     pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
         AgentInfo {
             name: name.into(),

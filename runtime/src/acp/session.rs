@@ -41,21 +41,45 @@ impl Default for CancelFlag {
 
 impl CancelFlag {
     /// Not cancelled.
+    ///
+    /// ```
+    /// assert!(!sidefx::acp::CancelFlag::new().is_cancelled());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Cancels (idempotent).
+    ///
+    /// ```
+    /// let flag = sidefx::acp::CancelFlag::new();
+    /// flag.cancel();
+    /// flag.cancel();
+    /// assert!(flag.is_cancelled());
+    /// ```
     pub fn cancel(&self) {
         self.tx.send_replace(true);
     }
 
     /// Whether [`cancel`](Self::cancel) was called.
+    ///
+    /// ```
+    /// assert!(!sidefx::acp::CancelFlag::default().is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         *self.tx.borrow()
     }
 
     /// Resolves once cancelled.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let flag = std::sync::Arc::new(sidefx::acp::CancelFlag::new());
+    /// let waiter = tokio::spawn({ let f = flag.clone(); async move { f.cancelled().await } });
+    /// flag.cancel();
+    /// waiter.await.unwrap();
+    /// # });
+    /// ```
     pub async fn cancelled(&self) {
         let mut rx = self.tx.subscribe();
         // The sender lives as long as `self`, so `wait_for` cannot fail while we borrow it.
@@ -84,6 +108,14 @@ pub struct Session {
 
 impl Session {
     /// A session with no grants.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// assert_eq!(session.id(), "s-1");
+    /// # });
+    /// ```
     pub fn new(id: impl Into<String>, cwd: impl Into<PathBuf>, conn: Connection) -> Arc<Session> {
         Arc::new(Session {
             id: id.into(),
@@ -95,32 +127,80 @@ impl Session {
     }
 
     /// The session id.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// assert_eq!(session.id(), "s-1");
+    /// # });
+    /// ```
     pub fn id(&self) -> &str {
         &self.id
     }
 
     /// The absolute working directory the client gave.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// assert_eq!(session.cwd(), std::path::Path::new("/work"));
+    /// # });
+    /// ```
     pub fn cwd(&self) -> &Path {
         &self.cwd
     }
 
     /// The connection to the client.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// let _ = session.connection().notify("session/update", serde_json::json!({})).await;
+    /// # });
+    /// ```
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
 
     /// The session's "always" grants.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// assert!(session.grants().list().is_empty()); // a new session starts with no grants
+    /// # });
+    /// ```
     pub fn grants(&self) -> &Grants {
         &self.grants
     }
 
     /// The reviewer id recorded for the editor's answers: `acp:<sessionId>`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// assert_eq!(session.reviewer(), "acp:s-1");
+    /// # });
+    /// ```
     pub fn reviewer(&self) -> String {
         format!("acp:{}", self.id)
     }
 
     /// Sends a `session/update` notification; a failed write is logged, not returned (the
     /// client is gone and the next request will fail closed anyway).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// session.update(sidefx::acp::codec::agent_message("s-1", "hello")).await;
+    /// # });
+    /// ```
     pub async fn update(&self, params: Value) {
         if let Err(e) = self.conn.notify(SESSION_UPDATE, params).await {
             tracing::warn!(target: "sidefx::acp", session = %self.id, error = %e, "session/update not sent");
@@ -156,6 +236,16 @@ impl Session {
     }
 
     /// Cancels the running turn, if any (`session/cancel`). Returns whether one was running.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// assert!(!session.cancel_turn()); // no turn running
+    /// let turn = session.begin_turn().unwrap();
+    /// assert!(session.cancel_turn() && turn.is_cancelled());
+    /// # });
+    /// ```
     pub fn cancel_turn(&self) -> bool {
         match &*self.turn.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(flag) => {
@@ -215,32 +305,88 @@ impl Drop for Turn {
 
 impl Turn {
     /// The session.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// let turn = session.begin_turn().unwrap();
+    /// assert_eq!(turn.session().id(), "s-1");
+    /// # });
+    /// ```
     pub fn session(&self) -> &Arc<Session> {
         &self.session
     }
 
     /// Whether the client cancelled the turn.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// let turn = session.begin_turn().unwrap();
+    /// assert!(!turn.is_cancelled());
+    /// # });
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
 
     /// Resolves once the client cancels the turn.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// let turn = session.begin_turn().unwrap();
+    /// session.cancel_turn();
+    /// turn.cancelled().await;
+    /// # });
+    /// ```
     pub async fn cancelled(&self) {
         self.cancel.cancelled().await
     }
 
     /// The turn's cancellation flag.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// let turn = session.begin_turn().unwrap();
+    /// turn.cancel_flag().cancel();
+    /// assert!(turn.is_cancelled());
+    /// # });
+    /// ```
     pub fn cancel_flag(&self) -> Arc<CancelFlag> {
         self.cancel.clone()
     }
 
     /// The approver for calls made during this turn: install it with [`crate::with_approver`]
     /// (the [`super::serve`] loop does this for you).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// let turn = session.begin_turn().unwrap();
+    /// sidefx::with_approver(turn.approver(), async { /* act_with_approval calls ask the editor */ }).await;
+    /// # });
+    /// ```
     pub fn approver(&self) -> Arc<dyn Approver> {
         Arc::new(AcpApprover::new(self.session.clone(), self.cancel.clone()))
     }
 
     /// Sends a chunk of the agent's reply text.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// let turn = session.begin_turn().unwrap();
+    /// turn.say("writing notes.txt\n").await;
+    /// # });
+    /// ```
     pub async fn say(&self, text: &str) {
         self.session
             .update(codec::agent_message(&self.session.id, text))
@@ -251,6 +397,17 @@ impl Turn {
     /// (`session/update` `tool_call`, by the approver when it must ask, with the full
     /// description), and afterwards reported `completed` or `failed` (with the error text) in a
     /// `tool_call_update`. Calls that need no approval are announced when they finish.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// let turn = session.begin_turn().unwrap();
+    /// // No approval needed here (no policy: act_auto), so the call is announced when it finishes.
+    /// let r: Result<u32, sidefx::Error> = turn.tool_call("compute", async { Ok(42) }).await;
+    /// assert_eq!(r.unwrap(), 42);
+    /// # });
+    /// ```
     pub async fn tool_call<T, E, F>(&self, title: impl Into<String>, fut: F) -> Result<T, E>
     where
         E: std::fmt::Display,
