@@ -707,6 +707,8 @@ mod connection {
             json!({"jsonrpc": "2.0", "error": {"code": -32601, "message": "no handler"}}),
             json!({"jsonrpc": "2.0", "error": {"code": -32603, "message": "internal"}}),
             json!({"jsonrpc": "2.0"}),
+            json!({"jsonrpc": "1.0", "result": {"outcome": {"outcome": "selected", "optionId": "allow_once"}}}),
+            json!({"result": {"outcome": {"outcome": "selected", "optionId": "allow_once"}}}),
         ];
         for mut answer in answers {
             let mut peer = Peer::start();

@@ -630,6 +630,12 @@ fn classify(msg: Value) -> Classified {
                 id: echo,
                 why: "`jsonrpc` must be \"2.0\"".into(),
             },
+            // A response to one of our requests, but not JSON-RPC 2.0: the request fails
+            // (closed) now rather than waiting for a deadline.
+            Some(id) if valid_id => Classified::Response {
+                id,
+                reply: Err(RpcError::internal("the response is not JSON-RPC 2.0")),
+            },
             _ => Classified::Ignored("not JSON-RPC 2.0"),
         };
     }
