@@ -12,8 +12,8 @@
 //! `SIDEFX_TIER` says otherwise, so every edit is announced to the editor and waits for the
 //! user's answer to `session/request_permission`. "Always" answers become grants for the rest
 //! of the session. Decisions land in the event log at `SIDEFX_LOG` (default
-//! `.sidefx/events.db` under the directory the agent was started in); inspect them with
-//! `sidefx approvals` / `sidefx trust`.
+//! `.sidefx/events.db` under the directory the agent was started in): the editor's answers on
+//! `hitl.approvals`, one hash-chained trust record per call on `trust_graph`.
 //!
 //! Only protocol goes to stdout; diagnostics go to stderr. The agent exits 0 at stdin EOF.
 
