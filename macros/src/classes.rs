@@ -61,10 +61,11 @@ pub(crate) fn find(class: &str, declared: &[Declared]) -> Result<Found, String> 
             });
         }
     }
-    let known = sidefx_catalogue::CLASSES
-        .iter()
-        .map(|c| c.class)
-        .chain(declared.iter().flat_map(|d| d.classes.iter().map(|(n, _)| n.as_str())));
+    let known = sidefx_catalogue::CLASSES.iter().map(|c| c.class).chain(
+        declared
+            .iter()
+            .flat_map(|d| d.classes.iter().map(|(n, _)| n.as_str())),
+    );
     Err(match closest(class, known) {
         Some(guess) => format!(
             "unknown class `{class}`; did you mean `{guess}`? Use a class of the sidefx catalogue, or declare a custom class in this crate's Cargo.toml under `[package.metadata.sidefx.classes]`"
@@ -103,7 +104,9 @@ pub(crate) fn load() -> Result<Vec<Declared>, String> {
 
 /// Extracts `[package.metadata.sidefx.classes]` from a manifest's text.
 pub(crate) fn parse_manifest(text: &str) -> Result<Vec<(String, String)>, String> {
-    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_owned())?;
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| e.message().to_owned())?;
     let classes = doc
         .get("package")
         .and_then(|p| p.get("metadata"))
@@ -167,7 +170,10 @@ mod tests {
             "payments.charge",
             &declared(&[("payments.charge", "payments.write")]),
         );
-        assert_eq!(found.map(|f| f.capability().to_owned()), Ok("payments.write".into()));
+        assert_eq!(
+            found.map(|f| f.capability().to_owned()),
+            Ok("payments.write".into())
+        );
     }
 
     #[test]

@@ -120,10 +120,14 @@ fn registration(func: &InputFn, plan: &Plan<'_>, private: &TokenStream) -> Token
     let line = quote_spanned!(at=> ::core::line!());
     let tracked = plan.manifests.iter().map(|path| {
         let path = LitStr::new(&path.to_string_lossy(), Span::call_site());
-        quote!(const _: &[u8] = ::core::include_bytes!(#path);)
+        quote!(
+            const _: &[u8] = ::core::include_bytes!(#path);
+        )
     });
     let env_tracked = (!plan.manifests.is_empty()).then(|| {
-        quote!(const _: ::core::option::Option<&str> = ::core::option_env!(#EXTRA_MANIFEST_ENV);)
+        quote!(
+            const _: ::core::option::Option<&str> = ::core::option_env!(#EXTRA_MANIFEST_ENV);
+        )
     });
     quote! {
         #[#private::linkme::distributed_slice(#private::BUILTINS)]

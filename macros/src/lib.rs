@@ -163,7 +163,11 @@ mod tests {
     fn expands_to_gate_registration_and_wrapped_body() {
         let out = expand(
             quote!(class = "fs.write", redact(text)),
-            quote!(async fn write_file(path: &str, text: &str) -> Result<(), E> { body(path) }),
+            quote!(
+                async fn write_file(path: &str, text: &str) -> Result<(), E> {
+                    body(path)
+                }
+            ),
         );
         assert!(out.contains("distributed_slice"), "{out}");
         assert!(out.contains(":: sidefx :: __private :: gate"), "{out}");
@@ -176,7 +180,11 @@ mod tests {
     fn errors_keep_the_function_and_report_every_mistake() {
         let out = expand(
             quote!(class = "fs.wrte", bogus = 1, skip(nope)),
-            quote!(fn write_file(path: &str) -> Result<(), E> { body(path) }),
+            quote!(
+                fn write_file(path: &str) -> Result<(), E> {
+                    body(path)
+                }
+            ),
         );
         assert_eq!(out.matches("compile_error").count(), 4, "{out}");
         assert!(out.contains("did you mean `fs.write`"), "{out}");
@@ -188,7 +196,11 @@ mod tests {
     fn crate_path_is_honoured() {
         let out = expand(
             quote!(class = "fs.write", crate = "renamed"),
-            quote!(async fn f() -> Result<(), E> { Ok(()) }),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
         );
         assert!(out.contains("renamed :: __private"), "{out}");
         assert!(!out.contains(":: sidefx ::"), "{out}");

@@ -282,10 +282,7 @@ async fn suggest_skips_the_body_and_files_a_non_blocking_request() {
         ("git.push", "git.write")
     );
     assert_eq!(pending[0].args, json!({"branch": "main"}));
-    assert_eq!(
-        kinds(&log, &Topic::TRIGGER_OUTBOX).await,
-        ["dispatch_proposed"]
-    );
+    assert_eq!(kinds(&log, &Topic::TRIGGER_OUTBOX).await, ["dispatch_proposed"]);
     let recs = records(&log).await;
     assert_eq!(
         (recs[0].outcome, recs[0].enforcement()),
@@ -321,7 +318,11 @@ async fn act_with_approval_runs_the_body_once_approved() {
     let recs = records(&log).await;
     assert_eq!(recs.len(), 1);
     assert_eq!(
-        (recs[0].outcome, recs[0].enforcement(), recs[0].approver.as_deref()),
+        (
+            recs[0].outcome,
+            recs[0].enforcement(),
+            recs[0].approver.as_deref()
+        ),
         (Outcome::Success, Some("approval_granted"), Some("alice"))
     );
 }
@@ -346,7 +347,10 @@ async fn act_with_approval_denied_does_not_run_the_body() {
     let recs = records(&log).await;
     assert_eq!(recs[0].outcome, Outcome::Denied);
     assert_eq!(
-        kinds(&log, &Topic::HITL_APPROVALS).await.last().map(String::as_str),
+        kinds(&log, &Topic::HITL_APPROVALS)
+            .await
+            .last()
+            .map(String::as_str),
         Some("approval_denied")
     );
 }
@@ -392,10 +396,7 @@ async fn requires_human_refuses_a_custom_class_and_files_a_request() {
     assert_eq!(pending[0].action, "payments.charge");
     assert_eq!(pending[0].capabilities_requested, ["payments.write"]);
     assert_eq!(pending[0].args, json!({"cents": 4200}));
-    assert_eq!(
-        kinds(&log, &Topic::TRIGGER_OUTBOX).await,
-        ["dispatch_proposed"]
-    );
+    assert_eq!(kinds(&log, &Topic::TRIGGER_OUTBOX).await, ["dispatch_proposed"]);
     let recs = records(&log).await;
     assert_eq!(
         (recs[0].outcome, recs[0].enforcement(), recs[0].action.as_str()),
@@ -403,9 +404,14 @@ async fn requires_human_refuses_a_custom_class_and_files_a_request() {
     );
 
     // Without the requirement the same builtin runs.
-    under(&log, "planner", json!({"autonomy_tier": "act_auto"}), charge_card(&ran, 1))
-        .await
-        .unwrap();
+    under(
+        &log,
+        "planner",
+        json!({"autonomy_tier": "act_auto"}),
+        charge_card(&ran, 1),
+    )
+    .await
+    .unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 1);
 }
 
@@ -444,9 +450,14 @@ async fn an_argument_that_cannot_be_recorded_refuses_the_call() {
     assert!(err.to_string().contains("argument `map`"), "{err}");
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     // act_auto with nothing to record never serializes the arguments, so the call runs.
-    let n = under(&log, "planner", json!({"autonomy_tier": "act_auto"}), store_map(&ran, map))
-        .await
-        .unwrap();
+    let n = under(
+        &log,
+        "planner",
+        json!({"autonomy_tier": "act_auto"}),
+        store_map(&ran, map),
+    )
+    .await
+    .unwrap();
     assert_eq!((n, ran.load(Ordering::SeqCst)), (1, 1));
 }
 
@@ -491,7 +502,11 @@ async fn a_redacted_value_appears_in_no_event_and_no_record() {
     .await
     .unwrap();
     answer.await.unwrap();
-    assert_eq!(ran.load(Ordering::SeqCst), 2, "audit_auto and the approved call ran");
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        2,
+        "audit_auto and the approved call ran"
+    );
 
     let mut seen = 0;
     for topic in [Topic::TRIGGER_OUTBOX, Topic::TRUST_GRAPH, Topic::HITL_APPROVALS] {

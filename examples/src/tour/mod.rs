@@ -1,0 +1,439 @@
+//! The sidefx tour: real `#[side_effect]` builtins (files, a child process, a push, a payment)
+//! called by two agents under the policy in `examples/tour-policy.json`. Each call is decided by
+//! its tier (act_auto, shadow, suggest, act_with_approval, or needs-human), a reviewer answers
+//! the blocking approvals in-process (approving one push and denying another), and the trust
+//! chain is verified at the end.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let log = std::sync::Arc::new(sidefx::log::MemoryEventLog::new());
+//! let mut out = Vec::new();
+//! let report = sidefx_examples::tour::run(log, &mut out).await.unwrap();
+//! assert!(report.chain.is_valid());
+//! assert!(String::from_utf8(out).unwrap().contains("needs-human"));
+//! # });
+//! ```
+
+mod builtins;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::json;
+use sidefx::log::{EventLog, Topic, subscribe};
+use sidefx::registry;
+use sidefx::trust::{self, ChainVerification, TrustQuery, TrustRecord};
+use sidefx::{AutonomyPolicy, DispatchContext};
+
+pub use builtins::{ToolError, charge_card, delete_file, exec, git_push, write_file};
+
+/// One call of the tour and what became of it: a row of the printed table.
+///
+/// ```
+/// let row = sidefx_examples::tour::Row::default();
+/// assert!(row.agent.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Row {
+    /// The agent that called.
+    pub agent: String,
+    /// The builtin's registered name (`git.push`).
+    pub builtin: String,
+    /// Its class (`git.write`).
+    pub class: String,
+    /// The tier that decided, or `needs-human`.
+    pub tier: String,
+    /// What happened: the builtin's result, or why it did not run.
+    pub outcome: String,
+    /// The call's trust record (`#3 success`), or `-` when none was written (plain act_auto).
+    pub record: String,
+}
+
+/// Everything the tour did, for callers that check it (tests, the CLI).
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let log = std::sync::Arc::new(sidefx::log::MemoryEventLog::new());
+/// let report = sidefx_examples::tour::run(log, &mut std::io::sink()).await.unwrap();
+/// assert!(report.rows.iter().any(|r| r.tier == "shadow"));
+/// assert_eq!(report.chain.records, 6);
+/// assert_eq!(report.pushes, ["pushed main"]); // the denied push did not run
+/// # });
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TourReport {
+    /// One row per call, in call order.
+    pub rows: Vec<Row>,
+    /// The verification of the whole trust chain in the log.
+    pub chain: ChainVerification,
+    /// Proposals this run put on `trigger.outbox`.
+    pub proposals: usize,
+    /// Approval requests this run filed that are still pending (suggest, needs-human).
+    pub pending: usize,
+    /// The workspace's files after the run (it is deleted afterwards).
+    pub workspace_files: Vec<String>,
+    /// The pushes that reached the stand-in remote (`remote.log`), in order.
+    pub pushes: Vec<String>,
+}
+
+/// The policy the tour runs under, shipped beside this crate.
+///
+/// ```
+/// assert!(sidefx_examples::tour::policy_path().exists());
+/// ```
+pub fn policy_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tour-policy.json")
+}
+
+/// The calls the tour makes, in order.
+enum Call {
+    WriteFile(&'static str, &'static str),
+    DeleteFile(&'static str),
+    Exec(&'static str, &'static [&'static str]),
+    GitPush(&'static str),
+    Charge(u64, &'static str),
+}
+
+impl Call {
+    fn builtin(&self) -> &'static str {
+        match self {
+            Call::WriteFile(..) => "write_file",
+            Call::DeleteFile(..) => "delete_file",
+            Call::Exec(..) => "exec",
+            Call::GitPush(..) => "git.push",
+            Call::Charge(..) => "charge_card",
+        }
+    }
+
+    async fn invoke(&self, root: &Path) -> Result<String, ToolError> {
+        match *self {
+            Call::WriteFile(path, text) => write_file(root, path, text).await,
+            Call::DeleteFile(path) => delete_file(root, path).await,
+            Call::Exec(program, args) => exec(root, program, args).await,
+            Call::GitPush(branch) => git_push(root, branch).await,
+            Call::Charge(cents, token) => charge_card(root, cents, token).await,
+        }
+    }
+}
+
+const CALLS: &[(&str, Call)] = &[
+    ("planner", Call::WriteFile("notes.txt", "hello")),
+    ("planner", Call::Exec("echo", &["built"])),
+    ("planner", Call::DeleteFile("old.txt")),
+    ("planner", Call::GitPush("main")),
+    ("planner", Call::GitPush("release")),
+    ("planner", Call::Charge(4200, "tok_4242_secret")),
+    ("intern", Call::WriteFile("intern.txt", "draft")),
+    ("intern", Call::DeleteFile("notes.txt")),
+    ("intern", Call::Exec("echo", &["hi"])),
+];
+
+/// Runs the tour against `log`, writing its account to `out`. Needs a tokio runtime with
+/// timers, I/O and process support (`enable_all`).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let log = std::sync::Arc::new(sidefx::log::MemoryEventLog::new());
+/// let report = sidefx_examples::tour::run(log, &mut std::io::stdout()).await?;
+/// assert_eq!(report.rows.len(), 9);
+/// # Ok(()) }
+/// ```
+pub async fn run(
+    log: Arc<dyn EventLog>,
+    out: &mut dyn Write,
+) -> Result<TourReport, Box<dyn std::error::Error>> {
+    let policy_path = policy_path();
+    let policy = AutonomyPolicy::load(&policy_path)?;
+    policy.validate(&registry::snapshot())?;
+    let policy = Arc::new(policy);
+
+    // Unique per run (process, time, and a counter for runs within one process), so runs
+    // sharing a durable log or running concurrently keep their traces and workspaces apart.
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let run_id = format!(
+        "{}-{}-{}",
+        std::process::id(),
+        sidefx::log::now_ms(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    );
+    let workspace = std::env::temp_dir().join(format!("sidefx-tour-{run_id}"));
+    std::fs::create_dir_all(&workspace)?;
+    std::fs::write(workspace.join("old.txt"), "stale")?;
+    let outbox_start = latest_id(log.as_ref(), &Topic::TRIGGER_OUTBOX).await?;
+    let approvals_start = latest_id(log.as_ref(), &Topic::HITL_APPROVALS).await?;
+
+    writeln!(out, "sidefx tour: policy {}", policy_path.display())?;
+    writeln!(out, "workspace {}", workspace.display())?;
+    writeln!(out)?;
+    print_registry(out)?;
+    writeln!(out)?;
+
+    let reviewer = tokio::spawn(reviewer(
+        log.clone(),
+        approvals_start,
+        vec![("alice", true), ("bob", false)],
+    ));
+    let mut rows = Vec::new();
+    for (i, (agent, call)) in CALLS.iter().enumerate() {
+        let trace = format!("tour-{run_id}-{i}");
+        let row = sidefx::with_event_log(
+            log.clone(),
+            sidefx::with_policy(
+                policy.clone(),
+                one_call(log.as_ref(), &workspace, agent, call, trace),
+            ),
+        )
+        .await?;
+        rows.push(row);
+    }
+    reviewer.abort();
+    print_table(out, &rows)?;
+
+    let proposals = log
+        .read_range(&Topic::TRIGGER_OUTBOX, outbox_start, usize::MAX)
+        .await?
+        .len();
+    let run_prefix = format!("tour-{run_id}-");
+    let pending = sidefx::approval::pending(log.as_ref())
+        .await?
+        .iter()
+        .filter(|r| r.trace_id.starts_with(&run_prefix))
+        .count();
+    let chain = trust::verify_chain(log.as_ref()).await?;
+    let mut workspace_files: Vec<String> = std::fs::read_dir(&workspace)?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    workspace_files.sort();
+    let pushes = match std::fs::read_to_string(workspace.join("remote.log")) {
+        Ok(text) => text.lines().map(str::to_owned).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    std::fs::remove_dir_all(&workspace)?;
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "proposals on trigger.outbox: {proposals}; approval requests still pending: {pending}"
+    )?;
+    match &chain.first_broken {
+        None => writeln!(out, "trust chain: {} records, verified", chain.records)?,
+        Some(b) => writeln!(out, "trust chain: BROKEN at {b}")?,
+    }
+    writeln!(out, "workspace held: {}", workspace_files.join(", "))?;
+    writeln!(out, "remote received: {}", pushes.join(", "))?;
+    Ok(TourReport {
+        rows,
+        chain,
+        proposals,
+        pending,
+        workspace_files,
+        pushes,
+    })
+}
+
+/// One call as `agent`, under the scopes the caller set up.
+async fn one_call(
+    log: &dyn EventLog,
+    workspace: &Path,
+    agent: &str,
+    call: &Call,
+    trace: String,
+) -> Result<Row, Box<dyn std::error::Error>> {
+    let builtin = call.builtin();
+    let info = registry::require(builtin)?;
+    let ctx = DispatchContext::new(agent).trace(trace.clone());
+    let (tier, result) = sidefx::with_dispatch(ctx, async {
+        let tier = match sidefx::resolve(&info.action()) {
+            Ok(r) if r.requires_human => "needs-human".to_owned(),
+            Ok(r) => r.tier.to_string(),
+            Err(e) => e.code().to_owned(),
+        };
+        (tier, call.invoke(workspace).await)
+    })
+    .await;
+    let record = record_for(log, &trace).await?;
+    let outcome = match (&result, &record) {
+        (Ok(done), Some(r)) if r.enforcement() == Some("approval_granted") => {
+            format!("approved by {}; {done}", r.approver.as_deref().unwrap_or("?"))
+        }
+        (Ok(done), _) => done.clone(),
+        (Err(ToolError::Refused(e @ sidefx::Error::ApprovalDenied { reviewer, .. })), _) => {
+            format!("denied by {reviewer}; not run: {}", e.code())
+        }
+        (Err(ToolError::Refused(e)), _) => format!("not run: {}", e.code()),
+        (Err(e), _) => format!("failed: {e}"),
+    };
+    Ok(Row {
+        agent: agent.to_owned(),
+        builtin: builtin.to_owned(),
+        class: info.class.to_owned(),
+        tier,
+        outcome,
+        record: record.map_or_else(|| "-".to_owned(), |r| format!("#{} {}", r.chain_index, r.outcome)),
+    })
+}
+
+async fn record_for(log: &dyn EventLog, trace: &str) -> sidefx::Result<Option<TrustRecord>> {
+    let query = TrustQuery {
+        trace_id: Some(trace.to_owned()),
+        limit: Some(1),
+        ..Default::default()
+    };
+    Ok(trust::query(log, &query).await?.pop())
+}
+
+async fn latest_id(log: &dyn EventLog, topic: &Topic) -> sidefx::Result<u64> {
+    Ok(log.latest(topic).await?.map_or(0, |e| e.id))
+}
+
+/// A reviewer at another desk: answers this run's blocking approval requests in order.
+async fn reviewer(log: Arc<dyn EventLog>, after: u64, mut script: Vec<(&'static str, bool)>) {
+    let mut sub = subscribe(log.as_ref(), Topic::HITL_APPROVALS, after);
+    while !script.is_empty() {
+        let Ok(event) = sub.next().await else { return };
+        let payload = &event.event.payload;
+        if event.event.kind != "approval_requested" || payload["blocking"] != json!(true) {
+            continue;
+        }
+        let (who, approve) = script.remove(0);
+        let id = payload["request_id"].as_str().unwrap_or_default().to_owned();
+        let reason = (!approve).then(|| "not before the release freeze ends".to_owned());
+        if let Err(e) = sidefx::approval::respond(log.as_ref(), &id, who, approve, reason).await {
+            eprintln!("reviewer {who}: {e}");
+        }
+    }
+}
+
+/// The builtins this binary linked, as the registry lists them.
+fn print_registry(out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "builtins (link-time registry):")?;
+    let mut mine: Vec<_> = registry::all()
+        .into_iter()
+        .filter(|e| e.module_path.starts_with(module_path!()))
+        .collect();
+    mine.sort_by_key(|e| e.line);
+    for e in mine {
+        writeln!(
+            out,
+            "  {:<12} {:<16} {:<22} {}:{}",
+            e.name, e.class, e.capability, e.file, e.line
+        )?;
+    }
+    Ok(())
+}
+
+fn print_table(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
+    let headers = ["agent", "builtin", "class", "tier", "outcome", "record"];
+    let cells: Vec<[&str; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                &*r.agent,
+                &*r.builtin,
+                &*r.class,
+                &*r.tier,
+                &*r.outcome,
+                &*r.record,
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..6)
+        .map(|i| {
+            cells
+                .iter()
+                .map(|c| c[i].len())
+                .chain([headers[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |c: [&str; 6]| {
+        c.iter()
+            .zip(&widths)
+            .map(|(s, w)| format!("{s:<w$}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+            .trim_end()
+            .to_owned()
+    };
+    writeln!(out, "{}", line(headers))?;
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    writeln!(out, "{}", rule.join("-+-"))?;
+    for c in cells {
+        writeln!(out, "{}", line(c))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_tour_shows_every_tier_and_what_ran() {
+        let log = Arc::new(sidefx::log::MemoryEventLog::new());
+        let mut out = Vec::new();
+        let report = run(log.clone(), &mut out).await.expect("the tour runs");
+        let text = String::from_utf8(out).expect("utf-8");
+        for tier in [
+            "act_auto",
+            "shadow",
+            "suggest",
+            "act_with_approval",
+            "needs-human",
+        ] {
+            assert!(
+                report.rows.iter().any(|r| r.tier == tier),
+                "no row at {tier}:\n{text}"
+            );
+            assert!(text.contains(tier), "{text}");
+        }
+        let outcomes: Vec<&str> = report.rows.iter().map(|r| r.outcome.as_str()).collect();
+        assert_eq!(
+            outcomes,
+            [
+                "wrote notes.txt",
+                "ran echo: built",
+                "not run: SIDEFX-SKIPPED",
+                "approved by alice; pushed main",
+                "denied by bob; not run: SIDEFX-APPROVAL-DENIED",
+                "not run: SIDEFX-NEEDS-HUMAN",
+                "wrote intern.txt",
+                "not run: SIDEFX-SKIPPED",
+                "not run: SIDEFX-SKIPPED",
+            ]
+        );
+        // The bodies' effects: shadow and suggest deletes did not run, the charge did not run,
+        // only the approved push reached the remote.
+        assert_eq!(
+            report.workspace_files,
+            ["intern.txt", "notes.txt", "old.txt", "remote.log"]
+        );
+        assert_eq!(report.pushes, ["pushed main"]);
+        assert!(report.chain.is_valid());
+        assert_eq!(report.chain.records, 6);
+        assert_eq!((report.proposals, report.pending), (4, 3));
+        // The charge's card token is redacted everywhere.
+        for topic in [Topic::TRIGGER_OUTBOX, Topic::TRUST_GRAPH, Topic::HITL_APPROVALS] {
+            for e in log.read_range(&topic, 0, usize::MAX).await.expect("read") {
+                let json = serde_json::to_string(&e.event).expect("json");
+                assert!(!json.contains("tok_4242_secret"), "{json}");
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_runs_on_one_log_stay_apart() {
+        let log: Arc<dyn EventLog> = Arc::new(sidefx::log::MemoryEventLog::new());
+        let first = run(log.clone(), &mut std::io::sink()).await.expect("first run");
+        let second = run(log, &mut std::io::sink()).await.expect("second run");
+        assert_eq!(first.rows.len(), second.rows.len());
+        assert_eq!((second.proposals, second.pending), (4, 3));
+        assert_eq!(second.chain.records, 12);
+        assert!(second.chain.is_valid());
+        assert_eq!(second.rows[3].outcome, "approved by alice; pushed main");
+    }
+}
