@@ -103,6 +103,10 @@ pub fn open_default() -> Result<Arc<dyn EventLog>> {
 /// backoff (1 ms doubling to 50 ms). The file must be on a local file system (WAL needs shared
 /// memory between the processes).
 ///
+/// A new log is built in a temporary file beside it and linked into place, so a process killed
+/// while creating it never leaves a half-initialized log (at worst a stray `.NAME.UUID.init`
+/// file, safe to delete).
+///
 /// SQLite calls never run on the async executor: appends go to a dedicated writer thread per
 /// log, reads run on tokio's blocking pool.
 ///
@@ -283,26 +287,22 @@ fn inspect(conn: &Connection, path: &Path) -> Result<Kind> {
     Ok(Kind::Empty)
 }
 
-/// Opens the writer connection: validates, initializes an empty file (when `create`), and
-/// switches to WAL with synchronous FULL.
-fn open_writer(path: &Path, create: bool) -> Result<Connection> {
-    let mut conn = connect(path, create)?;
-    if let Kind::Empty = inspect(&conn, path)? {
-        if !create {
-            return Err(not_a_log(path, "the file is empty"));
-        }
-        // Another process may be initializing the same file: decide under the write lock.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+/// Creates the schema and header in an empty database, under the write lock; does nothing if
+/// another process initialized it first.
+fn initialize(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| sql_error(path, "cannot initialize", e))?;
+    if let Kind::Empty = inspect(&tx, path)? {
+        tx.execute_batch(SCHEMA)
+            .and_then(|()| tx.pragma_update(None, "application_id", APPLICATION_ID))
+            .and_then(|()| tx.pragma_update(None, "user_version", SCHEMA_VERSION))
             .map_err(|e| sql_error(path, "cannot initialize", e))?;
-        if let Kind::Empty = inspect(&tx, path)? {
-            tx.execute_batch(SCHEMA)
-                .and_then(|()| tx.pragma_update(None, "application_id", APPLICATION_ID))
-                .and_then(|()| tx.pragma_update(None, "user_version", SCHEMA_VERSION))
-                .map_err(|e| sql_error(path, "cannot initialize", e))?;
-        }
-        tx.commit().map_err(|e| sql_error(path, "cannot initialize", e))?;
     }
+    tx.commit().map_err(|e| sql_error(path, "cannot initialize", e))
+}
+
+fn use_wal(conn: &Connection, path: &Path) -> Result<()> {
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
         .map_err(|e| sql_error(path, "cannot switch to WAL mode", e))?;
@@ -312,6 +312,63 @@ fn open_writer(path: &Path, create: bool) -> Result<Connection> {
             path.display()
         )));
     }
+    Ok(())
+}
+
+/// Creates a new log so that `path` is never seen half-initialized, even if this process is
+/// killed meanwhile: the log is built in a temporary file beside it and hard-linked into place
+/// (which fails if another process created it first; then that log is used).
+fn create_new(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.init", uuid::Uuid::now_v7()));
+    let built = (|| {
+        let mut conn = connect(&tmp, true)?;
+        initialize(&mut conn, &tmp)?;
+        use_wal(&conn, &tmp)?;
+        // Closing the only connection checkpoints and removes the temporary WAL.
+        conn.close().map_err(|(_, e)| sql_error(&tmp, "cannot close", e))
+    })();
+    let linked = built.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(Error::Log(format!("cannot create {}: {e}", path.display()))),
+    });
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = tmp.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+    if linked? {
+        // Make the new directory entry itself durable.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Opens the writer connection: validates, initializes a new or empty file (when `create`),
+/// and switches to WAL with synchronous FULL.
+fn open_writer(path: &Path, create: bool) -> Result<Connection> {
+    if create && !path.exists() {
+        create_new(path)?;
+    }
+    let mut conn = connect(path, create)?;
+    if let Kind::Empty = inspect(&conn, path)? {
+        if !create {
+            return Err(not_a_log(path, "the file is empty"));
+        }
+        // An empty file someone made for the log (another process may be initializing it too).
+        initialize(&mut conn, path)?;
+    }
+    use_wal(&conn, path)?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| sql_error(path, "cannot configure", e))?;
     Ok(conn)
