@@ -461,8 +461,13 @@ async fn answer(
         ),
         state => format!("{state} ({})", decision_text(after.decision.as_ref())),
     };
+    let note = if r.blocking || !approve {
+        ""
+    } else {
+        "; no call is waiting on it (the call was recorded, not run), so re-dispatch it to act"
+    };
     out(&format!(
-        "{reviewer} {verb} request {id}: `{}` ({}) by agent `{}`; the request is {now}\n",
+        "{reviewer} {verb} request {id}: `{}` ({}) by agent `{}`; the request is {now}{note}\n",
         r.builtin, r.action, r.agent
     ))
 }

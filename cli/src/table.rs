@@ -57,6 +57,8 @@ impl Table {
                     out.extend(std::iter::repeat_n(' ', pad));
                 }
             }
+            let kept = out.trim_end_matches(' ').len();
+            out.truncate(kept);
             out.push('\n');
         };
         line(self.header.clone());

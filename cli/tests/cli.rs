@@ -112,6 +112,7 @@ fn pending_ids(log: &Path) -> Vec<(String, String)> {
 fn approvals_list_and_show_requests_filed_by_a_process_that_has_exited() {
     let (_dir, log) = tour_log();
     let table = ok(sidefx(&log, &["approvals", "list"]));
+    assert!(table.lines().all(|l| !l.ends_with(' ')), "{table}");
     let header = table.lines().next().unwrap();
     for col in [
         "ID",
