@@ -98,14 +98,18 @@ pub fn open_default() -> Result<Arc<dyn EventLog>> {
 /// Ids are per topic, from 1, without gaps. Appends run in `BEGIN IMMEDIATE` transactions that
 /// take SQLite's write lock before reading a topic's head, so `append_if_latest` is atomic
 /// across processes and concurrent trust-record writers keep one valid chain. A writer waits up
-/// to 10 s for another process's write lock, then the append fails with `SIDEFX-LOG`. Waiters in
-/// the appending process wake at once; appends by other processes are seen by polling with
-/// backoff (1 ms doubling to 50 ms). The file must be on a local file system (WAL needs shared
-/// memory between the processes).
+/// to 10 s for another process's write lock, then the append fails with `SIDEFX-LOG`. Waiters
+/// (`wait_for_append`, subscriptions, [`approval::wait`](crate::approval::wait)) on the same
+/// `SqliteEventLog` wake at once on its appends; appends made by other processes (or through
+/// another handle) are seen by polling with backoff, 1 ms doubling to 50 ms. The file must be
+/// on a local file system (WAL needs shared memory between the processes).
 ///
 /// A new log is built in a temporary file beside it and linked into place, so a process killed
 /// while creating it never leaves a half-initialized log (at worst a stray `.NAME.UUID.init`
 /// file, safe to delete).
+///
+/// A file that exists but is not a sidefx log (another SQLite database, another kind of file, a
+/// newer log schema) is refused with `SIDEFX-LOG` and left untouched.
 ///
 /// SQLite calls never run on the async executor: appends go to a dedicated writer thread per
 /// log, reads run on tokio's blocking pool.
@@ -340,7 +344,7 @@ fn create_new(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(Error::Log(format!("cannot create {}: {e}", path.display()))),
     });
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-journal", "-wal", "-shm"] {
         let mut p = tmp.clone().into_os_string();
         p.push(suffix);
         let _ = std::fs::remove_file(p);
