@@ -702,7 +702,8 @@ impl EventLog for SqliteEventLog {
             }
             tokio::select! {
                 woken = rx.wait_for(|seen| *seen > after) => {
-                    return woken.map(|_| ()).map_err(|_| Error::Log("the SQLite log was dropped while waiting".into()));
+                    let dropped = |_| Error::Log("the SQLite log was dropped while waiting".into());
+                    return woken.map(|_| ()).map_err(dropped);
                 }
                 () = tokio::time::sleep(delay) => {}
             }
