@@ -5,11 +5,12 @@
 //! `sidefx_examples::tour` (this binary referencing that crate is also what links its
 //! builtins into the registry).
 
-use std::sync::Arc;
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let log: Arc<dyn sidefx::log::EventLog> = Arc::new(sidefx::log::MemoryEventLog::new());
+    // The durable default: $SIDEFX_LOG, else .sidefx/events.db under the working directory, so
+    // `sidefx approvals list` / `sidefx trust verify` can inspect the run afterwards.
+    let log = sidefx::log::open_default()?;
+    eprintln!("event log: {}", sidefx::log::default_path()?.display());
     let report = sidefx_examples::tour::run(log, &mut std::io::stdout()).await?;
     if !report.chain.is_valid() {
         return Err("the trust chain did not verify".into());
