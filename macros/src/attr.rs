@@ -40,7 +40,14 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
     let mut given: Vec<String> = Vec::new();
     let parser = syn::meta::parser(|meta| parse_one(meta, &mut args, &mut given, errors));
     if let Err(e) = parser.parse2(tokens) {
-        errors.push(e);
+        errors.push(syn::Error::new(
+            e.span(),
+            format!(
+                "{e}: the arguments are `key = \"value\"` pairs and `skip(..)`/`redact(..)` lists, such as `#[side_effect(class = \"fs.write\", skip(ctx))]`"
+            ),
+        ));
+        // Parsing stopped here; do not also report what the rest might have held.
+        given.extend(KEYS.iter().map(|k| (*k).to_owned()));
     }
     args.given = given;
     args

@@ -161,7 +161,9 @@ fn fake_return(ret: &Type) -> TokenStream {
             clippy::let_unit_value,
             clippy::unreachable,
             clippy::let_with_type_underscore,
-            clippy::empty_loop
+            clippy::empty_loop,
+            clippy::needless_return,
+            clippy::used_underscore_binding
         )]
         if false {
             let __sidefx_fake_return: #ret = loop {};

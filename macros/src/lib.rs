@@ -172,7 +172,7 @@ mod tests {
         assert!(out.contains("distributed_slice"), "{out}");
         assert!(out.contains(":: sidefx :: __private :: gate"), "{out}");
         assert!(out.contains(". redacted (\"text\")"), "{out}");
-        assert!(out.contains(". arg (\"path\" , & path)"), "{out}");
+        assert!(out.contains(". arg :: < & str > (\"path\" , & path)"), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
     }
 
@@ -190,6 +190,20 @@ mod tests {
         assert!(out.contains("did you mean `fs.write`"), "{out}");
         assert!(out.contains("fn write_file (path : & str)"), "{out}");
         assert!(!out.contains("__private"), "{out}");
+    }
+
+    #[test]
+    fn a_malformed_list_is_one_error() {
+        let out = expand(
+            quote!("fs.write"),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(out.contains("key = "), "{out}");
     }
 
     #[test]
