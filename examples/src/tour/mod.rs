@@ -144,6 +144,37 @@ pub async fn run(
     log: Arc<dyn EventLog>,
     out: &mut dyn Write,
 ) -> Result<TourReport, Box<dyn std::error::Error>> {
+    run_with(log, out, Reviewers::Scripted).await
+}
+
+/// Who answers the tour's act_with_approval calls.
+///
+/// ```
+/// assert_ne!(sidefx_examples::tour::Reviewers::Scripted, sidefx_examples::tour::Reviewers::External);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reviewers {
+    /// An in-process reviewer: alice approves the first push, bob denies the second.
+    Scripted,
+    /// A person in another terminal, with `sidefx approvals approve|deny`; the tour prints
+    /// the command for each request to stderr and waits (the log must be shared, e.g. SQLite).
+    External,
+}
+
+/// [`run`], choosing who answers approval requests.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use sidefx_examples::tour::{run_with, Reviewers};
+/// let log = sidefx::log::open_default()?;
+/// run_with(log, &mut std::io::stdout(), Reviewers::External).await?;
+/// # Ok(()) }
+/// ```
+pub async fn run_with(
+    log: Arc<dyn EventLog>,
+    out: &mut dyn Write,
+    reviewers: Reviewers,
+) -> Result<TourReport, Box<dyn std::error::Error>> {
     let policy_path = policy_path();
     let policy = AutonomyPolicy::load(&policy_path)?;
     policy.validate(&registry::snapshot())?;
@@ -170,11 +201,14 @@ pub async fn run(
     print_registry(out)?;
     writeln!(out)?;
 
-    let reviewer = tokio::spawn(reviewer(
-        log.clone(),
-        approvals_start,
-        vec![("alice", true), ("bob", false)],
-    ));
+    let reviewer = match reviewers {
+        Reviewers::Scripted => tokio::spawn(reviewer(
+            log.clone(),
+            approvals_start,
+            vec![("alice", true), ("bob", false)],
+        )),
+        Reviewers::External => tokio::spawn(announce_requests(log.clone(), approvals_start)),
+    };
     let mut rows = Vec::new();
     for (i, (agent, call)) in CALLS.iter().enumerate() {
         let trace = format!("tour-{run_id}-{i}");
@@ -303,6 +337,22 @@ async fn reviewer(log: Arc<dyn EventLog>, after: u64, mut script: Vec<(&'static 
         let reason = (!approve).then(|| "not before the release freeze ends".to_owned());
         if let Err(e) = sidefx::approval::respond(log.as_ref(), &id, who, approve, reason).await {
             eprintln!("reviewer {who}: {e}");
+        }
+    }
+}
+
+/// Tells the person at the other terminal how to answer each blocking request of this run.
+async fn announce_requests(log: Arc<dyn EventLog>, after: u64) {
+    let mut sub = subscribe(log.as_ref(), Topic::HITL_APPROVALS, after);
+    while let Ok(event) = sub.next().await {
+        let payload = &event.event.payload;
+        if event.event.kind == "approval_requested" && payload["blocking"] == json!(true) {
+            let id = payload["request_id"].as_str().unwrap_or_default();
+            eprintln!(
+                "waiting for a reviewer on {} by {}: in another terminal run\n  sidefx approvals approve {id} --reviewer alice\n  sidefx approvals deny {id} --reviewer bob --reason \"..\"",
+                payload["builtin"].as_str().unwrap_or_default(),
+                payload["agent"].as_str().unwrap_or_default(),
+            );
         }
     }
 }
