@@ -22,8 +22,8 @@
 //! # });
 //! ```
 
-mod action;
 pub mod acp;
+mod action;
 pub mod approval;
 pub mod canonical;
 mod enforce;
@@ -42,11 +42,11 @@ pub use async_trait::async_trait;
 pub use enforce::{Decision, Permit, enforce};
 pub use error::{Error, Result};
 pub use policy::AutonomyPolicy;
-pub use sidefx_macros::side_effect;
 pub use scope::{
     DEFAULT_AGENT, DispatchContext, Resolved, Scope, is_process_strict, resolve, set_process_strict, spawn,
     with_approver, with_dispatch, with_event_log, with_policy, with_strict,
 };
+pub use sidefx_macros::side_effect;
 pub use tier::{ParseTierError, Tier};
 
 /// The built-in class catalogue (SPEC §4), shared with the macro crate.
