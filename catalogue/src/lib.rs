@@ -11,8 +11,6 @@
 //! assert!(CLASSES.iter().any(|c| c.class == "git.write"));
 //! ```
 
-#![no_std]
-
 /// One row of the catalogue: a class, the capability it requires, and the builtins that the
 /// reference runtime classifies under it.
 ///
@@ -150,4 +148,20 @@ pub fn is_valid_class_name(name: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         })
+}
+
+/// The candidate closest to `input`, if it is close enough to be a plausible typo: the one
+/// "did you mean" rule shared by policy validation (runtime) and compile errors (macro).
+///
+/// ```
+/// assert_eq!(sidefx_catalogue::closest("fs.wrte", ["fs.write", "fs.delete"]), Some("fs.write"));
+/// assert_eq!(sidefx_catalogue::closest("network", ["fs.write"]), None);
+/// ```
+pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(input, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(input.len()) / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }

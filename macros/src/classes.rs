@@ -129,16 +129,7 @@ pub(crate) fn parse_manifest(text: &str) -> Result<Vec<(String, String)>, String
         .collect()
 }
 
-/// The candidate closest to `input`, if it is close enough to be a plausible typo (the same
-/// rule the runtime uses for policy keys).
-pub(crate) fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(input, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(input.len()) / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
+pub(crate) use sidefx_catalogue::closest;
 
 #[cfg(test)]
 mod tests {
