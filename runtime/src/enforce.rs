@@ -11,7 +11,10 @@
 //! | act_with_approval | waits, then runs | approval request; trust `success` / `denied` / `timeout` |
 //! | requires_human | refused | proposal; approval request; trust `denied` / `needs_human_denied` |
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -55,16 +58,57 @@ impl Permit {
 
     /// Records the outcome when the scope audits act_auto calls; otherwise does nothing.
     /// A failure to write the record is reported through `tracing` (the body already ran).
-    pub async fn finish(self, ok: bool) {
-        if let Some(call) = self.audit {
-            let outcome = if ok { Outcome::Success } else { Outcome::Failure };
-            let draft = call.trust(outcome, "act_auto");
-            if let Some(log) = &call.log
-                && let Err(e) = trust::append(log.as_ref(), draft).await
-            {
-                tracing::error!(target: "sidefx::decision", builtin = call.action.builtin, error = %e, "audit trust record lost");
-            }
+    ///
+    /// The returned future is ready at once when there is nothing to record, and holds no
+    /// more than a pointer, so an annotated builtin's own future stays small.
+    #[inline]
+    pub fn finish(self, ok: bool) -> Finish {
+        Finish(self.audit.map(|call| -> Pin<Box<dyn Future<Output = ()> + Send>> {
+            Box::pin(async move {
+                let outcome = if ok { Outcome::Success } else { Outcome::Failure };
+                let draft = call.trust(outcome, "act_auto");
+                if let Some(log) = &call.log
+                    && let Err(e) = trust::append(log.as_ref(), draft).await
+                {
+                    tracing::error!(target: "sidefx::decision", builtin = call.action.builtin, error = %e, "audit trust record lost");
+                }
+            })
+        }))
+    }
+}
+
+/// The future [`Permit::finish`] returns: ready at once unless the call is audited, in which
+/// case it writes the trust record.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// sidefx::registry::register(sidefx::registry::BuiltinInfo::new("doc_finish", "store.write", "store.write")).unwrap();
+/// if let sidefx::Decision::Proceed(permit) = sidefx::enforce("doc_finish", &serde_json::json!({})).await.unwrap() {
+///     let finish: sidefx::Finish = permit.finish(true);
+///     finish.await;
+/// }
+/// # });
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct Finish(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
+
+impl Future for Finish {
+    type Output = ();
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.0.as_mut() {
+            None => Poll::Ready(()),
+            Some(fut) => fut.as_mut().poll(cx),
         }
+    }
+}
+
+impl std::fmt::Debug for Finish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finish")
+            .field("audited", &self.0.is_some())
+            .finish()
     }
 }
 
@@ -127,24 +171,54 @@ struct Call {
 #[doc(hidden)]
 #[inline]
 pub fn gate(action: &SideEffectAction) -> Gate {
-    scope::with_current(|s| match s {
+    match scope::try_with_current(|scope| gate_in(scope, action)) {
+        Some(gate) => gate,
         None if !scope::is_process_strict() => {
             trace_decision(action, scope::DEFAULT_AGENT, Tier::ActAuto, "proceed", "");
             Gate::Open(Permit::FREE)
         }
-        None => Gate::Check(Box::new(Check::capture(&Scope::default(), action))),
-        Some(scope) => match scope.decide(action) {
-            Ok((agent, Tier::ActAuto, false)) if !scope.audit_auto() => {
-                let trace = scope.dispatch().and_then(|d| d.trace_id.as_deref()).unwrap_or("");
-                trace_decision(action, agent, Tier::ActAuto, "proceed", trace);
-                Gate::Open(Permit::FREE)
-            }
-            _ => Gate::Check(Box::new(Check::capture(scope, action))),
-        },
-    })
+        None => check(&Scope::default(), action),
+    }
 }
 
+#[inline]
+fn gate_in(scope: &Scope, action: &SideEffectAction) -> Gate {
+    match scope.decide_cached(action) {
+        Ok((agent, Tier::ActAuto, false)) if !scope.audit_auto() => {
+            if decision_traced() {
+                let trace = scope.dispatch().and_then(|d| d.trace_id.as_deref()).unwrap_or("");
+                emit_decision(action, agent, Tier::ActAuto, "proceed", trace);
+            }
+            Gate::Open(Permit::FREE)
+        }
+        _ => check(scope, action),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn check(scope: &Scope, action: &SideEffectAction) -> Gate {
+    Gate::Check(Box::new(Check::capture(scope, action)))
+}
+
+/// Whether an `info` event could be recorded at all: the cheap, inlined part of
+/// [`trace_decision`] (two comparisons against `tracing`'s static and current maximum level).
+#[inline(always)]
+fn decision_traced() -> bool {
+    tracing::Level::INFO <= tracing::level_filters::STATIC_MAX_LEVEL
+        && tracing::Level::INFO <= tracing::level_filters::LevelFilter::current()
+}
+
+#[inline(always)]
 fn trace_decision(action: &SideEffectAction, agent: &str, tier: Tier, outcome: &str, trace_id: &str) {
+    if decision_traced() {
+        emit_decision(action, agent, tier, outcome, trace_id);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn emit_decision(action: &SideEffectAction, agent: &str, tier: Tier, outcome: &str, trace_id: &str) {
     tracing::info!(
         target: "sidefx::decision",
         agent,

@@ -39,7 +39,7 @@ pub mod trust;
 pub use action::SideEffectAction;
 /// Re-exported so hosts can implement [`log::EventLog`] and [`approval::Approver`].
 pub use async_trait::async_trait;
-pub use enforce::{Decision, Permit, enforce};
+pub use enforce::{Decision, Finish, Permit, enforce};
 pub use error::{Error, Result};
 pub use policy::AutonomyPolicy;
 pub use scope::{

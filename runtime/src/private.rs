@@ -8,6 +8,9 @@
 //! exactly one place of the generated code, spanned on the offending token, so rustc reports it
 //! once.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use serde_json::{Map, Value};
 
 pub use crate::enforce::{Check, Gate, Permit, gate};
@@ -143,6 +146,12 @@ impl Args {
 
 /// Finishes the asynchronous half of enforcement; an argument that could not be recorded
 /// refuses the call without consulting the scope.
-pub async fn decide(check: Box<Check>, args: Result<Value, Error>) -> Result<Permit, Error> {
-    check.run(args?).await
+///
+/// Boxed so that the (large) asynchronous path does not grow the future of every annotated
+/// builtin: the fast path never builds it, and the slow path allocates anyway.
+pub fn decide(
+    check: Box<Check>,
+    args: Result<Value, Error>,
+) -> Pin<Box<dyn Future<Output = Result<Permit, Error>> + Send>> {
+    Box::pin(async move { check.run(args?).await })
 }

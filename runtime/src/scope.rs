@@ -22,7 +22,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::approval::Approver;
 use crate::log::EventLog;
@@ -116,7 +116,14 @@ pub struct Scope {
     log: Option<Arc<dyn EventLog>>,
     approver: Option<Arc<dyn Approver>>,
     strict: bool,
+    /// Identifies this policy stack and dispatch context for the decision cache: a fresh id
+    /// from [`NEXT_DECIDER`] whenever either changes, `0` while neither is set. Both are
+    /// immutable behind their `Arc`s, so one id always means the same answers.
+    decider: u64,
 }
+
+/// Source of [`Scope::decider`] ids; never reused (a `u64` does not wrap in practice).
+static NEXT_DECIDER: AtomicU64 = AtomicU64::new(1);
 
 impl std::fmt::Debug for Scope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -207,6 +214,16 @@ impl Scope {
             policy,
             parent: self.policies.take(),
         }));
+        self.new_decider()
+    }
+
+    fn with_dispatch(mut self, ctx: DispatchContext) -> Scope {
+        self.dispatch = Some(Arc::new(ctx));
+        self.new_decider()
+    }
+
+    fn new_decider(mut self) -> Scope {
+        self.decider = NEXT_DECIDER.fetch_add(1, Ordering::Relaxed);
         self
     }
 
@@ -220,14 +237,19 @@ impl Scope {
         })
     }
 
-    /// The allocation-free core of [`resolve`](Self::resolve): the agent is borrowed.
+    /// The agent calls are attributed to: the innermost policy's `agent_id`, else the dispatch
+    /// agent, else [`DEFAULT_AGENT`].
     #[inline]
-    pub(crate) fn decide(&self, action: &SideEffectAction) -> Result<(&str, Tier, bool)> {
-        let agent = self
-            .policies()
+    fn agent(&self) -> &str {
+        self.policies()
             .find_map(|p| p.agent_id.as_deref())
             .or_else(|| self.dispatch.as_ref().and_then(|d| d.agent_id.as_deref()))
-            .unwrap_or(DEFAULT_AGENT);
+            .unwrap_or(DEFAULT_AGENT)
+    }
+
+    /// What the policy stack and dispatch context answer for `action`: the most restrictive
+    /// tier (if any answers) and whether a human is required.
+    fn answer(&self, agent: &str, action: &SideEffectAction) -> (Option<Tier>, bool) {
         let mut tier: Option<Tier> = self.dispatch.as_ref().and_then(|d| d.tier);
         let mut requires_human = false;
         for p in self.policies() {
@@ -236,6 +258,43 @@ impl Scope {
             }
             requires_human |= p.requires_human_for(agent, action);
         }
+        (tier, requires_human)
+    }
+
+    /// The allocation-free core of [`resolve`](Self::resolve): the agent is borrowed.
+    #[inline]
+    pub(crate) fn decide(&self, action: &SideEffectAction) -> Result<(&str, Tier, bool)> {
+        let agent = self.agent();
+        let answer = self.answer(agent, action);
+        self.settle(agent, action, answer)
+    }
+
+    /// [`decide`](Self::decide) through a per-thread cache of answers keyed by this scope's
+    /// policy stack and dispatch context and by the action's strings: the fast path of
+    /// `#[side_effect]`, where the same builtins run again and again under one scope.
+    #[inline]
+    pub(crate) fn decide_cached(&self, action: &SideEffectAction) -> Result<(&str, Tier, bool)> {
+        let agent = self.agent();
+        let answer = if self.decider == 0 {
+            self.answer(agent, action)
+        } else if let Some(hit) = decision_cache::get(self.decider, action) {
+            hit
+        } else {
+            let answer = self.answer(agent, action);
+            decision_cache::put(self.decider, action, answer);
+            answer
+        };
+        self.settle(agent, action, answer)
+    }
+
+    /// Applies the default (act_auto, or a refusal when strict) when nothing answered.
+    #[inline]
+    fn settle<'a>(
+        &self,
+        agent: &'a str,
+        action: &SideEffectAction,
+        (tier, requires_human): (Option<Tier>, bool),
+    ) -> Result<(&'a str, Tier, bool)> {
         match tier {
             Some(t) => Ok((agent, t, requires_human)),
             None if self.strict || is_process_strict() => Err(Error::StrictNoContext {
@@ -344,13 +403,7 @@ pub fn with_policy<F: Future>(
 /// # });
 /// ```
 pub fn with_dispatch<F: Future>(ctx: DispatchContext, fut: F) -> impl Future<Output = F::Output> {
-    scoped(
-        move |mut s| {
-            s.dispatch = Some(Arc::new(ctx));
-            s
-        },
-        fut,
-    )
+    scoped(move |s| s.with_dispatch(ctx), fut)
 }
 
 /// Runs `fut` with `log` as the active event log.
@@ -438,11 +491,133 @@ where
     tokio::spawn(Scope::capture().run(fut))
 }
 
-/// Runs `f` against the current scope without cloning it, or against an empty scope.
-pub(crate) fn with_current<T>(f: impl FnOnce(Option<&Scope>) -> T) -> T {
-    let mut f = Some(f);
-    match SCOPE.try_with(|s| (f.take().expect("called once"))(Some(s))) {
-        Ok(v) => v,
-        Err(_) => (f.take().expect("not called yet"))(None),
+/// Runs `f` against the current scope without cloning it; `None` outside any scope.
+#[inline]
+pub(crate) fn try_with_current<T>(f: impl FnOnce(&Scope) -> T) -> Option<T> {
+    SCOPE.try_with(f).ok()
+}
+
+/// A small per-thread, direct-mapped cache of what a scope answers for an action.
+///
+/// Keyed by the scope's `decider` id (fresh whenever the policy stack or dispatch context
+/// changes, never reused) and by the address and length of the action's `&'static` builtin and
+/// class strings: equal keys mean the same immutable policies, dispatch context and strings, so
+/// a hit is always the answer [`Scope::answer`] would compute. Different string literals with
+/// equal text only cost a second slot. Strictness is applied after the cache, so flipping
+/// [`set_process_strict`] takes effect at once.
+mod decision_cache {
+    use std::cell::Cell;
+
+    use crate::{SideEffectAction, Tier};
+
+    const SLOTS: usize = 128;
+
+    #[derive(Clone, Copy)]
+    struct Entry {
+        decider: u64,
+        builtin: (usize, usize),
+        class: (usize, usize),
+        answer: (Option<Tier>, bool),
+    }
+
+    const EMPTY: Entry = Entry {
+        decider: 0,
+        builtin: (0, 0),
+        class: (0, 0),
+        answer: (None, false),
+    };
+
+    thread_local! {
+        static CACHE: [Cell<Entry>; SLOTS] = const { [const { Cell::new(EMPTY) }; SLOTS] };
+    }
+
+    #[inline]
+    fn key(s: &'static str) -> (usize, usize) {
+        (s.as_ptr() as usize, s.len())
+    }
+
+    #[inline]
+    fn slot(decider: u64, action: &SideEffectAction) -> usize {
+        let mixed = decider ^ (action.builtin.as_ptr() as u64).rotate_left(20) ^ action.class.as_ptr() as u64;
+        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize % SLOTS
+    }
+
+    #[inline]
+    pub(super) fn get(decider: u64, action: &SideEffectAction) -> Option<(Option<Tier>, bool)> {
+        CACHE
+            .try_with(|c| {
+                let e = c[slot(decider, action)].get();
+                (e.decider == decider && e.builtin == key(action.builtin) && e.class == key(action.class))
+                    .then_some(e.answer)
+            })
+            .ok()
+            .flatten()
+    }
+
+    #[inline]
+    pub(super) fn put(decider: u64, action: &SideEffectAction, answer: (Option<Tier>, bool)) {
+        let _ = CACHE.try_with(|c| {
+            c[slot(decider, action)].set(Entry {
+                decider,
+                builtin: key(action.builtin),
+                class: key(action.class),
+                answer,
+            })
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(scope: &Scope, action: &SideEffectAction) -> (String, Tier, bool) {
+        let (agent, tier, human) = scope.decide_cached(action).expect("decides");
+        (agent.to_owned(), tier, human)
+    }
+
+    #[test]
+    fn the_decision_cache_never_mixes_scopes_or_actions() {
+        let write = SideEffectAction::new("write_file", "fs.write", "workspace.write_text");
+        let push = SideEffectAction::new("git.push", "git.write", "git.write");
+        let auto =
+            Scope::default().with_policy(Arc::new(AutonomyPolicy::at_tier(Tier::ActAuto).for_agent("a")));
+        let mut shadow_push = AutonomyPolicy::at_tier(Tier::ActAuto).for_agent("b");
+        shadow_push.action_tiers.insert("git.push".into(), Tier::Shadow);
+        let inner = auto.clone().with_policy(Arc::new(shadow_push));
+        let human = Scope::default().with_policy(Arc::new(AutonomyPolicy {
+            requires_human: true,
+            ..AutonomyPolicy::at_tier(Tier::ActAuto)
+        }));
+        let dispatched = auto
+            .clone()
+            .with_dispatch(DispatchContext::new("d").tier(Tier::Suggest));
+        for _ in 0..3 {
+            assert_eq!(cached(&auto, &write), ("a".into(), Tier::ActAuto, false));
+            assert_eq!(cached(&auto, &push), ("a".into(), Tier::ActAuto, false));
+            assert_eq!(cached(&inner, &write), ("b".into(), Tier::ActAuto, false));
+            assert_eq!(cached(&inner, &push), ("b".into(), Tier::Shadow, false));
+            assert_eq!(cached(&human, &push), ("runtime".into(), Tier::ActAuto, true));
+            assert_eq!(cached(&dispatched, &write), ("a".into(), Tier::Suggest, false));
+            for (scope, action) in [
+                (&auto, &write),
+                (&inner, &push),
+                (&human, &write),
+                (&dispatched, &push),
+            ] {
+                assert_eq!(scope.decide_cached(action).ok(), scope.decide(action).ok());
+            }
+        }
+        // Nothing answers in an empty scope, so strictness applies after the cache.
+        let empty = Scope::default();
+        assert_eq!(cached(&empty, &write).1, Tier::ActAuto);
+        let strict = Scope {
+            strict: true,
+            ..Scope::default()
+        };
+        assert_eq!(
+            strict.decide_cached(&write).unwrap_err().code(),
+            "SIDEFX-STRICT-NO-CONTEXT"
+        );
     }
 }
