@@ -14,39 +14,57 @@ use sha2::{Digest, Sha256};
 /// assert_eq!(sidefx::canonical::to_string(&v), r#"{"a":[true,{"c":"x","d":null}],"b":1}"#);
 /// ```
 pub fn to_string(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write(value, &mut out);
-    out
+    // Only serde_json's own output and ASCII punctuation were written: valid UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write(value: &Value, out: &mut String) {
+fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write(v, out);
+            out.push(b'{');
+            // serde_json's default map is sorted already; only an insertion-ordered map (the
+            // `preserve_order` feature) needs the sort and its allocation.
+            if map.keys().is_sorted_by(|a, b| a.as_bytes() <= b.as_bytes()) {
+                write_entries(map.iter(), out);
+            } else {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                write_entries(entries.into_iter(), out);
             }
-            out.push('}');
+            out.push(b'}');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_scalar(scalar, out),
     }
+}
+
+fn write_entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut Vec<u8>) {
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_scalar(k, out);
+        out.push(b':');
+        write(v, out);
+    }
+}
+
+/// A string, number, boolean or null exactly as serde_json writes it compactly (the same bytes
+/// as `Value::to_string`), without an intermediate `String`.
+fn write_scalar<T: serde::Serialize + ?Sized>(scalar: &T, out: &mut Vec<u8>) {
+    // Writing a scalar into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, scalar);
 }
 
 /// `sha256:<hex>` of the canonical JSON of `value`.
@@ -56,11 +74,71 @@ fn write(value: &Value, out: &mut String) {
 /// assert_eq!(h, "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
 /// ```
 pub fn sha256(value: &Value) -> String {
-    let digest = Sha256::digest(to_string(value).as_bytes());
+    let mut bytes = Vec::with_capacity(512);
+    write(value, &mut bytes);
+    let digest = Sha256::digest(&bytes);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(7 + 64);
     s.push_str("sha256:");
     for b in digest {
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// The previous implementation: every key and scalar through `Value::to_string`.
+    fn reference(value: &serde_json::Value, out: &mut String) {
+        use serde_json::Value;
+        match value {
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    reference(item, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                out.push('{');
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    reference(v, out);
+                }
+                out.push('}');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+
+    #[test]
+    fn same_bytes_as_the_reference() {
+        let v = json!({
+            "z": [1, -2, 3.5, 1e300, null, true, false, "q\"uote\\ \u{1} \n é 😀"],
+            "a": {"y": {}, "x": [], "é": "ü", "A": 0, "": ""},
+            "m": u64::MAX, "n": i64::MIN
+        });
+        let mut expected = String::new();
+        reference(&v, &mut expected);
+        assert_eq!(super::to_string(&v), expected);
+        assert_eq!(
+            super::sha256(&v),
+            format!(
+                "sha256:{:x}",
+                <sha2::Sha256 as sha2::Digest>::digest(expected.as_bytes())
+            )
+        );
+    }
 }

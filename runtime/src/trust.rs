@@ -317,8 +317,10 @@ pub async fn append(log: &dyn EventLog, draft: TrustDraft) -> Result<TrustRecord
         let (index, prev_hash, head_id) = match &head {
             None => (0, GENESIS_HASH.to_owned(), None),
             Some(stored) => {
-                let prev = TrustRecord::from_event(&stored.event)?;
-                (prev.chain_index + 1, prev.entry_hash, Some(stored.id))
+                // Chaining needs the head's index and hash only: read those two fields rather
+                // than decoding the whole record on every append.
+                let (index, hash) = chain_link(&stored.event)?;
+                (index + 1, hash.to_owned(), Some(stored.id))
             }
         };
         let record = draft.seal(index, prev_hash);
@@ -333,6 +335,17 @@ pub async fn append(log: &dyn EventLog, draft: TrustDraft) -> Result<TrustRecord
         }
         // Another writer extended the chain first; re-read the head and try again.
         tokio::task::yield_now().await;
+    }
+}
+
+/// `chain_index` and `entry_hash` of a stored record, or why it cannot be chained onto.
+fn chain_link(event: &LogEvent) -> Result<(u64, &str)> {
+    let p = &event.payload;
+    match (p["chain_index"].as_u64(), p["entry_hash"].as_str()) {
+        (Some(index), Some(hash)) => Ok((index, hash)),
+        _ => Err(Error::Log(
+            "stored trust record is malformed: the chain head has no `chain_index` or `entry_hash`".into(),
+        )),
     }
 }
 
