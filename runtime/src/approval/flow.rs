@@ -1,0 +1,290 @@
+//! The approval flow on the log: filing, answering, settling and waiting. Decisions are derived
+//! from `hitl.approvals` events alone, so any process sharing the log sees the same state.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{ApprovalDecision, ApprovalDraft, ApprovalRequest, ApprovalResponse, ApprovalStatus, resolve};
+use crate::log::{EventId, EventLog, LogEvent, StoredEvent, Topic, now_ms, subscribe};
+use crate::{Error, Result};
+
+fn rfc3339(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn event(kind: &str, request_id: &str, payload: Value) -> LogEvent {
+    LogEvent::new(kind, payload).with_header("request_id", request_id)
+}
+
+/// Files a request (event `approval_requested`) and returns it without waiting.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let req = sidefx::approval::request(&log, sidefx::approval::ApprovalDraft::new("a", "b", "c")).await.unwrap();
+/// assert_eq!(sidefx::approval::pending(&log).await.unwrap()[0].request_id, req.request_id);
+/// # });
+/// ```
+pub async fn request(log: &dyn EventLog, draft: ApprovalDraft) -> Result<ApprovalRequest> {
+    let now = now_ms();
+    let deadline = now.saturating_add(draft.timeout.as_millis().min(u128::from(u64::MAX)) as u64);
+    let mut req = ApprovalRequest {
+        request_id: uuid::Uuid::now_v7().to_string(),
+        agent: draft.agent,
+        trace_id: if draft.trace_id.is_empty() {
+            uuid::Uuid::now_v7().to_string()
+        } else {
+            draft.trace_id
+        },
+        action: draft.action,
+        builtin: draft.builtin,
+        args_digest: crate::canonical::sha256(&draft.args),
+        args: draft.args,
+        reviewers: draft.reviewers,
+        quorum: draft.quorum.max(1),
+        requested_at: rfc3339(now),
+        requested_at_ms: now,
+        deadline: rfc3339(deadline),
+        deadline_ms: deadline,
+        capabilities_requested: draft.capabilities,
+        blocking: draft.blocking,
+        event_id: 0,
+    };
+    let payload = serde_json::to_value(&req).map_err(|e| Error::Log(e.to_string()))?;
+    let ev = event("approval_requested", &req.request_id, payload)
+        .with_header("agent", req.agent.clone())
+        .with_header("trace_id", req.trace_id.clone());
+    req.event_id = log.append(&Topic::HITL_APPROVALS, ev).await?;
+    Ok(req)
+}
+
+/// Folds `hitl.approvals` events into per-request status.
+#[derive(Default)]
+struct Fold {
+    order: Vec<String>,
+    by_id: BTreeMap<String, ApprovalStatus>,
+}
+
+impl Fold {
+    fn apply(&mut self, stored: &StoredEvent) {
+        let e = &stored.event;
+        let id = e.payload["request_id"].as_str().unwrap_or_default().to_owned();
+        match e.kind.as_str() {
+            "approval_requested" => {
+                if let Ok(mut request) = serde_json::from_value::<ApprovalRequest>(e.payload.clone()) {
+                    request.event_id = stored.id;
+                    self.order.push(id.clone());
+                    self.by_id.insert(
+                        id,
+                        ApprovalStatus {
+                            request,
+                            responses: Vec::new(),
+                            decision: None,
+                        },
+                    );
+                }
+            }
+            "response_received" => {
+                if let (Some(s), Ok(r)) = (self.by_id.get_mut(&id), serde_json::from_value(e.payload.clone()))
+                    && s.decision.is_none()
+                {
+                    s.responses.push(r);
+                }
+            }
+            _ => {
+                if let (Some(s), Some(d)) = (self.by_id.get_mut(&id), ApprovalDecision::from_event(e)) {
+                    s.decision.get_or_insert(d);
+                }
+            }
+        }
+    }
+}
+
+async fn fold_all(log: &dyn EventLog) -> Result<(Fold, Option<EventId>)> {
+    let events = crate::trust::read_all(log, &Topic::HITL_APPROVALS).await?;
+    let mut fold = Fold::default();
+    for e in &events {
+        fold.apply(e);
+    }
+    Ok((fold, events.last().map(|e| e.id)))
+}
+
+/// The status of one request.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let err = sidefx::approval::status(&log, "nope").await.unwrap_err();
+/// assert_eq!(err.code(), "SIDEFX-UNKNOWN-APPROVAL");
+/// # });
+/// ```
+pub async fn status(log: &dyn EventLog, request_id: &str) -> Result<ApprovalStatus> {
+    let (mut fold, _) = fold_all(log).await?;
+    fold.by_id
+        .remove(request_id)
+        .ok_or_else(|| Error::UnknownApproval(request_id.to_owned()))
+}
+
+/// Every request, oldest first, with its status.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// assert!(sidefx::approval::list(&log).await.unwrap().is_empty());
+/// # });
+/// ```
+pub async fn list(log: &dyn EventLog) -> Result<Vec<ApprovalStatus>> {
+    let (mut fold, _) = fold_all(log).await?;
+    Ok(fold.order.iter().filter_map(|id| fold.by_id.remove(id)).collect())
+}
+
+/// Requests that are undecided and still before their deadline, oldest first.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// assert!(sidefx::approval::pending(&log).await.unwrap().is_empty());
+/// # });
+/// ```
+pub async fn pending(log: &dyn EventLog) -> Result<Vec<ApprovalRequest>> {
+    Ok(list(log)
+        .await?
+        .into_iter()
+        .filter(|s| s.state() == "pending")
+        .map(|s| s.request)
+        .collect())
+}
+
+/// Records a reviewer's answer, then writes the decision if the answer settles the request.
+/// Returns the request's status after the answer.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let req = sidefx::approval::request(&log, sidefx::approval::ApprovalDraft::new("a", "b", "c")).await.unwrap();
+/// let s = sidefx::approval::respond(&log, &req.request_id, "bob", false, Some("not today".into())).await.unwrap();
+/// assert_eq!(s.state(), "denied");
+/// # });
+/// ```
+pub async fn respond(
+    log: &dyn EventLog,
+    request_id: &str,
+    reviewer: &str,
+    approved: bool,
+    reason: Option<String>,
+) -> Result<ApprovalStatus> {
+    let before = status(log, request_id).await?;
+    if before.decision.is_some() {
+        return Err(Error::ApprovalClosed {
+            request_id: request_id.to_owned(),
+            state: before.state().to_owned(),
+        });
+    }
+    let response = ApprovalResponse {
+        request_id: request_id.to_owned(),
+        reviewer: Some(reviewer.to_owned()).filter(|r| !r.trim().is_empty()),
+        approved,
+        reason,
+        responded_at_ms: now_ms(),
+    };
+    let payload = serde_json::to_value(&response).map_err(|e| Error::Log(e.to_string()))?;
+    log.append(
+        &Topic::HITL_APPROVALS,
+        event("response_received", request_id, payload),
+    )
+    .await?;
+    settle(log, &before.request).await?;
+    status(log, request_id).await
+}
+
+/// Writes the decision the responses (or the deadline) call for, unless one is recorded.
+/// Returns the recorded decision, or `None` while the request is still open.
+async fn settle(log: &dyn EventLog, request: &ApprovalRequest) -> Result<Option<ApprovalDecision>> {
+    loop {
+        let mut fold = Fold::default();
+        let events = log
+            .read_range(
+                &Topic::HITL_APPROVALS,
+                request.event_id.saturating_sub(1),
+                usize::MAX,
+            )
+            .await?;
+        for e in &events {
+            fold.apply(e);
+        }
+        let Some(s) = fold.by_id.get(&request.request_id) else {
+            return Err(Error::Log(format!(
+                "approval request {} is no longer in the log (a bounded log dropped it); the call fails closed",
+                request.request_id
+            )));
+        };
+        if let Some(d) = &s.decision {
+            return Ok(Some(d.clone()));
+        }
+        let decision = match resolve(request, &s.responses) {
+            Some(d) => d,
+            None if now_ms() > request.deadline_ms => ApprovalDecision::TimedOut,
+            None => return Ok(None),
+        };
+        let mut payload = serde_json::to_value(&decision).map_err(|e| Error::Log(e.to_string()))?;
+        payload["request_id"] = json!(request.request_id);
+        payload["decided_at_ms"] = json!(now_ms());
+        let ev = event(decision.kind(), &request.request_id, payload);
+        let head = events.last().map(|e| e.id);
+        if log
+            .append_if_latest(&Topic::HITL_APPROVALS, head, ev)
+            .await?
+            .is_some()
+        {
+            return Ok(Some(decision));
+        }
+        // Someone appended meanwhile (maybe the decision): re-read and decide again.
+    }
+}
+
+/// Waits for the decision on `request`: woken by each new event on `hitl.approvals`, settles
+/// the request when responses decide it, and records `approval_timed_out` at the deadline.
+///
+/// ```
+/// use std::time::Duration;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = sidefx::log::MemoryEventLog::new();
+/// let draft = sidefx::approval::ApprovalDraft::new("a", "b", "c").timeout(Duration::from_millis(10));
+/// let req = sidefx::approval::request(&log, draft).await.unwrap();
+/// let d = sidefx::approval::wait(&log, &req).await.unwrap();
+/// assert_eq!(d, sidefx::approval::ApprovalDecision::TimedOut);
+/// # });
+/// ```
+pub async fn wait(log: &dyn EventLog, request: &ApprovalRequest) -> Result<ApprovalDecision> {
+    if let Some(d) = settle(log, request).await? {
+        return Ok(d);
+    }
+    let mut sub = subscribe(log, Topic::HITL_APPROVALS, request.event_id);
+    loop {
+        let left = Duration::from_millis(request.deadline_ms.saturating_sub(now_ms()));
+        match tokio::time::timeout(left + Duration::from_millis(1), sub.next()).await {
+            Ok(next) => {
+                let e = next?;
+                if e.event.headers.get("request_id").map(String::as_str) != Some(&request.request_id) {
+                    continue;
+                }
+                if let Some(d) = ApprovalDecision::from_event(&e.event) {
+                    return Ok(d);
+                }
+                if e.event.kind == "response_received"
+                    && let Some(d) = settle(log, request).await?
+                {
+                    return Ok(d);
+                }
+            }
+            Err(_deadline) => {
+                if let Some(d) = settle(log, request).await? {
+                    return Ok(d);
+                }
+            }
+        }
+    }
+}
