@@ -41,7 +41,11 @@ fn shadow_policy() -> Arc<AutonomyPolicy> {
 
 /// One shadow decision through the attribute; panics if the body ran.
 async fn decide_once(i: u64) {
-    let path = if i.is_multiple_of(2) { "notes/a.txt" } else { "notes/b.txt" };
+    let path = if i.is_multiple_of(2) {
+        "notes/a.txt"
+    } else {
+        "notes/b.txt"
+    };
     match write_file(black_box(path), "draft").await {
         Err(ToolError(e)) if e.is_skipped() => {}
         other => panic!("expected a shadow refusal, got {other:?}"),
