@@ -9,7 +9,7 @@
 //! sidefx trust list [--agent A] [--outcome O] [--since T] [--limit N] ...
 //! sidefx trust verify                          exit 1 if the hash chain is broken
 //! sidefx trust export                          every trust record, one JSON object a line
-//! sidefx policy check FILE [--builtin NAME=CLASS]...
+//! sidefx policy check FILE [--builtin NAME=CLASS]... [--manifest CARGO_TOML]...
 //! ```
 //!
 //! Every command takes `--log PATH` (else `$SIDEFX_LOG`, else `.sidefx/events.db` in the
@@ -159,6 +159,10 @@ enum PolicyCmd {
         /// into this CLI; catalogue classes are always known). Repeatable.
         #[arg(long = "builtin", value_name = "NAME=CLASS")]
         builtins: Vec<String>,
+        /// A crate's Cargo.toml whose `[package.metadata.sidefx.classes]` declares custom
+        /// classes the policy may name. Repeatable.
+        #[arg(long = "manifest", value_name = "CARGO_TOML")]
+        manifests: Vec<PathBuf>,
     },
 }
 
@@ -218,7 +222,11 @@ fn open_log(path: Option<PathBuf>) -> Res<Arc<SqliteEventLog>> {
 async fn run(cli: Cli) -> Res {
     let json = cli.json;
     match cli.command {
-        Command::Policy(PolicyCmd::Check { file, builtins }) => policy_check(&file, &builtins, json),
+        Command::Policy(PolicyCmd::Check {
+            file,
+            builtins,
+            manifests,
+        }) => policy_check(&file, &builtins, &manifests, json),
         Command::Approvals(cmd) => {
             let log = open_log(cli.log)?;
             approvals(log.as_ref(), cmd, json).await
@@ -677,7 +685,37 @@ fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
 
-fn policy_check(file: &std::path::Path, builtins: &[String], json: bool) -> Res {
+/// The custom classes a crate declares under `[package.metadata.sidefx.classes]`.
+fn declared_classes(manifest: &std::path::Path) -> Res<Vec<String>> {
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|e| format!("cannot read manifest {}: {e}", manifest.display()))?;
+    let doc: toml::Value = toml::from_str(&text)
+        .map_err(|e| format!("{} is not valid TOML: {}", manifest.display(), e.message()))?;
+    let Some(table) = doc
+        .get("package")
+        .and_then(|p| p.get("metadata"))
+        .and_then(|m| m.get("sidefx"))
+        .and_then(|s| s.get("classes"))
+        .and_then(toml::Value::as_table)
+    else {
+        return Err(format!(
+            "{} declares no custom classes; add `[package.metadata.sidefx.classes]` with `\"payments.charge\" = \"payments.write\"`",
+            manifest.display()
+        ));
+    };
+    table
+        .keys()
+        .map(|class| match sidefx::catalogue::is_valid_class_name(class) {
+            true => Ok(class.clone()),
+            false => Err(format!(
+                "{}: `{class}` is not a valid class name; use dot-separated lowercase segments such as payments.charge",
+                manifest.display()
+            )),
+        })
+        .collect()
+}
+
+fn policy_check(file: &std::path::Path, builtins: &[String], manifests: &[PathBuf], json: bool) -> Res {
     let mut entries: Vec<BuiltinInfo> = sidefx::registry::snapshot().all().to_vec();
     for spec in builtins {
         let Some((name, class)) = spec
@@ -697,7 +735,12 @@ fn policy_check(file: &std::path::Path, builtins: &[String], json: bool) -> Res 
         }
         entries.push(BuiltinInfo::new(leak(name), leak(class), leak(capability)));
     }
-    let registry = Registry::from_entries(entries);
+    let mut registry = Registry::from_entries(entries);
+    for manifest in manifests {
+        for class in declared_classes(manifest)? {
+            registry = registry.with_class(class);
+        }
+    }
     let policy = AutonomyPolicy::load(file).map_err(err)?;
     policy
         .validate(&registry)

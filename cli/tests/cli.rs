@@ -492,6 +492,30 @@ fn policy_check_validates_tiers_keys_and_classes_with_suggestions() {
         exec(cmd(&["policy", "check", tour_policy])),
         "`payments.charge` is neither a registered builtin nor a known class",
     );
+    // ... or read from the Cargo.toml that declares it.
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/Cargo.toml");
+    let manifest = manifest.to_str().unwrap();
+    assert!(
+        ok(exec(cmd(&[
+            "policy",
+            "check",
+            tour_policy,
+            "--manifest",
+            manifest
+        ])))
+        .contains("is valid")
+    );
+    let own = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    fails(
+        exec(cmd(&[
+            "policy",
+            "check",
+            tour_policy,
+            "--manifest",
+            own.to_str().unwrap(),
+        ])),
+        "declares no custom classes",
+    );
 
     let write = |name: &str, text: &str| {
         let p = dir.path().join(name);

@@ -119,6 +119,8 @@ impl std::fmt::Display for Duplicate {
 pub struct Registry {
     entries: Vec<BuiltinInfo>,
     by_name: FxHashMap<&'static str, usize>,
+    /// Custom classes known without a registered builtin (declared in a crate's Cargo.toml).
+    classes: Vec<String>,
 }
 
 impl Registry {
@@ -134,6 +136,19 @@ impl Registry {
             r.insert(e);
         }
         r
+    }
+
+    /// Adds a custom class known without a builtin, such as one a crate declares under
+    /// `[package.metadata.sidefx.classes]` (builder style). Policy keys may then name it.
+    ///
+    /// ```
+    /// let r = sidefx::registry::Registry::from_entries([]).with_class("payments.charge");
+    /// assert!(r.knows_class("payments.charge"));
+    /// assert!(r.knows_policy_key("payments.charge"));
+    /// ```
+    pub fn with_class(mut self, class: impl Into<String>) -> Self {
+        self.classes.push(class.into());
+        self
     }
 
     fn insert(&mut self, entry: BuiltinInfo) {
@@ -170,7 +185,9 @@ impl Registry {
     /// assert!(!r.knows_class("payments.charge"));
     /// ```
     pub fn knows_class(&self, class: &str) -> bool {
-        sidefx_catalogue::class(class).is_some() || self.entries.iter().any(|e| e.class == class)
+        sidefx_catalogue::class(class).is_some()
+            || self.entries.iter().any(|e| e.class == class)
+            || self.classes.iter().any(|c| c == class)
     }
 
     /// Every name a policy key may use: registered builtins, catalogue builtins and all classes.
@@ -183,7 +200,9 @@ impl Registry {
         let catalogue = sidefx_catalogue::CLASSES
             .iter()
             .flat_map(|c| std::iter::once(c.class).chain(c.builtins.iter().copied()));
-        catalogue.chain(self.entries.iter().flat_map(|e| [e.name, e.class]))
+        catalogue
+            .chain(self.entries.iter().flat_map(|e| [e.name, e.class]))
+            .chain(self.classes.iter().map(String::as_str))
     }
 
     /// Whether `key` names a registered builtin, a catalogue builtin, or a known class.
