@@ -165,3 +165,35 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
+
+/// The kind of resource a call touches, declared by the builtin's author with `path(..)`,
+/// `command(..)` or `url(..)` on `#[side_effect]` (SPEC §7a). Policy rules match on it.
+///
+/// ```
+/// use sidefx_catalogue::ResourceKind;
+/// assert_eq!(ResourceKind::Path.as_str(), "path");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResourceKind {
+    /// A file-system path (`AsRef<Path>`).
+    Path,
+    /// A command: an argv or a shell line.
+    Command,
+    /// A URL (`AsRef<str>`).
+    Url,
+}
+
+impl ResourceKind {
+    /// The key used in the attribute and in policy rules: `path`, `command` or `url`.
+    ///
+    /// ```
+    /// assert_eq!(sidefx_catalogue::ResourceKind::Url.as_str(), "url");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Path => "path",
+            ResourceKind::Command => "command",
+            ResourceKind::Url => "url",
+        }
+    }
+}

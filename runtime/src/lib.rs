@@ -31,6 +31,7 @@ mod error;
 pub mod log;
 mod policy;
 pub mod registry;
+pub mod resource;
 mod scope;
 mod suggest;
 mod tier;
