@@ -328,6 +328,47 @@ async fn act_with_approval_runs_the_body_once_approved() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_process_reviewer_finds_the_request_a_blocked_call_waits_on() {
+    let log = Arc::new(MemoryEventLog::new());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut filed = approval::requests(log.as_ref(), 0);
+    let call = {
+        let (log, ran) = (log.clone(), ran.clone());
+        tokio::spawn(async move {
+            under(
+                &log,
+                "planner",
+                json!({"autonomy_tier": "act_with_approval"}),
+                git_push(&ran, "release"),
+            )
+            .await
+        })
+    };
+    // The stream yields the blocked call's request; the lookup by trace id finds the same one.
+    let streamed = filed.next().await.unwrap();
+    assert!(streamed.blocking, "the call blocks on its request: {streamed:?}");
+    assert_eq!(
+        (streamed.builtin.as_str(), streamed.trace_id.as_str()),
+        ("git.push", "trace-planner")
+    );
+    let found = approval::request_for_trace(log.as_ref(), "trace-planner")
+        .await
+        .unwrap()
+        .expect("the blocked call's request is found by its trace id");
+    assert_eq!(found.request_id, streamed.request_id);
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        0,
+        "still blocked: the body has not run"
+    );
+    approval::respond(log.as_ref(), &found.request_id, "alice", true, None)
+        .await
+        .unwrap();
+    call.await.unwrap().unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "approved: the body ran once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn act_with_approval_denied_does_not_run_the_body() {
     let log = Arc::new(MemoryEventLog::new());
     let ran = AtomicUsize::new(0);

@@ -21,8 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde_json::json;
-use sidefx::log::{EventLog, Topic, subscribe};
+use sidefx::log::{EventLog, Topic};
 use sidefx::registry;
 use sidefx::trust::{self, ChainVerification, TrustQuery, TrustRecord};
 use sidefx::{AutonomyPolicy, DispatchContext};
@@ -323,19 +322,20 @@ async fn latest_id(log: &dyn EventLog, topic: &Topic) -> sidefx::Result<u64> {
     Ok(log.latest(topic).await?.map_or(0, |e| e.id))
 }
 
-/// A reviewer at another desk: answers this run's blocking approval requests in order.
+/// A reviewer at another desk: answers this run's blocking approval requests in order. It
+/// finds them with [`sidefx::approval::requests`], the documented stream of filed requests.
 async fn reviewer(log: Arc<dyn EventLog>, after: u64, mut script: Vec<(&'static str, bool)>) {
-    let mut sub = subscribe(log.as_ref(), Topic::HITL_APPROVALS, after);
+    let mut filed = sidefx::approval::requests(log.as_ref(), after);
     while !script.is_empty() {
-        let Ok(event) = sub.next().await else { return };
-        let payload = &event.event.payload;
-        if event.event.kind != "approval_requested" || payload["blocking"] != json!(true) {
+        let Ok(request) = filed.next().await else { return };
+        if !request.blocking {
             continue;
         }
         let (who, approve) = script.remove(0);
-        let id = payload["request_id"].as_str().unwrap_or_default().to_owned();
         let reason = (!approve).then(|| "not before the release freeze ends".to_owned());
-        if let Err(e) = sidefx::approval::respond(log.as_ref(), &id, who, approve, reason).await {
+        if let Err(e) =
+            sidefx::approval::respond(log.as_ref(), &request.request_id, who, approve, reason).await
+        {
             eprintln!("reviewer {who}: {e}");
         }
     }
@@ -343,15 +343,13 @@ async fn reviewer(log: Arc<dyn EventLog>, after: u64, mut script: Vec<(&'static 
 
 /// Tells the person at the other terminal how to answer each blocking request of this run.
 async fn announce_requests(log: Arc<dyn EventLog>, after: u64) {
-    let mut sub = subscribe(log.as_ref(), Topic::HITL_APPROVALS, after);
-    while let Ok(event) = sub.next().await {
-        let payload = &event.event.payload;
-        if event.event.kind == "approval_requested" && payload["blocking"] == json!(true) {
-            let id = payload["request_id"].as_str().unwrap_or_default();
+    let mut filed = sidefx::approval::requests(log.as_ref(), after);
+    while let Ok(request) = filed.next().await {
+        if request.blocking {
+            let id = &request.request_id;
             eprintln!(
                 "waiting for a reviewer on {} by {}: in another terminal run\n  sidefx approvals approve {id} --reviewer alice\n  sidefx approvals deny {id} --reviewer bob --reason \"..\"",
-                payload["builtin"].as_str().unwrap_or_default(),
-                payload["agent"].as_str().unwrap_or_default(),
+                request.builtin, request.agent,
             );
         }
     }

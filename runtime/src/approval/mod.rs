@@ -21,8 +21,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod flow;
+mod watch;
 
 pub use flow::{list, pending, request, respond, status, wait};
+pub use watch::{Requests, request_for_trace, requests};
 
 use crate::Result;
 use crate::log::{EventId, EventLog, LogEvent, now_ms};
@@ -169,6 +171,16 @@ impl ApprovalDraft {
     /// ```
     pub fn args(mut self, args: Value) -> Self {
         self.args = args;
+        self
+    }
+
+    /// Sets the trace id, so [`request_for_trace`] can find the request.
+    ///
+    /// ```
+    /// assert_eq!(sidefx::approval::ApprovalDraft::new("a", "b", "c").trace("t-1").trace_id, "t-1");
+    /// ```
+    pub fn trace(mut self, trace_id: impl Into<String>) -> Self {
+        self.trace_id = trace_id.into();
         self
     }
 }
