@@ -1,0 +1,6 @@
+//! The command groups, one module each: clap arguments and what the command does.
+
+pub mod approvals;
+pub mod log;
+pub mod policy;
+pub mod trust;

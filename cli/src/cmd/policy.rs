@@ -1,0 +1,110 @@
+//! `sidefx policy check`: validate a policy file against the known builtins and classes.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use serde_json::json;
+use sidefx::AutonomyPolicy;
+use sidefx::registry::{BuiltinInfo, Registry};
+
+use crate::output::{out, out_json};
+use crate::{Res, err};
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCmd {
+    /// Validate a policy file (JSON, or TOML by extension): tiers, keys, classes, agent ids.
+    Check {
+        /// The policy file.
+        file: PathBuf,
+        /// A builtin the policy may name, as NAME=CLASS (builtins of your runtime are not linked
+        /// into this CLI; catalogue classes are always known). Repeatable.
+        #[arg(long = "builtin", value_name = "NAME=CLASS")]
+        builtins: Vec<String>,
+        /// A crate's Cargo.toml whose `[package.metadata.sidefx.classes]` declares custom
+        /// classes the policy may name. Repeatable.
+        #[arg(long = "manifest", value_name = "CARGO_TOML")]
+        manifests: Vec<PathBuf>,
+    },
+}
+
+/// Runs a `policy` subcommand.
+pub fn run(cmd: PolicyCmd, json: bool) -> Res {
+    match cmd {
+        PolicyCmd::Check {
+            file,
+            builtins,
+            manifests,
+        } => check(&file, &builtins, &manifests, json),
+    }
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+/// The custom classes a crate declares under `[package.metadata.sidefx.classes]`.
+fn declared_classes(manifest: &Path) -> Res<Vec<String>> {
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|e| format!("cannot read manifest {}: {e}", manifest.display()))?;
+    let doc: toml::Value = toml::from_str(&text)
+        .map_err(|e| format!("{} is not valid TOML: {}", manifest.display(), e.message()))?;
+    let Some(table) = doc
+        .get("package")
+        .and_then(|p| p.get("metadata"))
+        .and_then(|m| m.get("sidefx"))
+        .and_then(|s| s.get("classes"))
+        .and_then(toml::Value::as_table)
+    else {
+        return Err(format!(
+            "{} declares no custom classes; add `[package.metadata.sidefx.classes]` with `\"payments.charge\" = \"payments.write\"`",
+            manifest.display()
+        ));
+    };
+    table
+        .keys()
+        .map(|class| match sidefx::catalogue::is_valid_class_name(class) {
+            true => Ok(class.clone()),
+            false => Err(format!(
+                "{}: `{class}` is not a valid class name; use dot-separated lowercase segments such as payments.charge",
+                manifest.display()
+            )),
+        })
+        .collect()
+}
+
+fn check(file: &Path, builtins: &[String], manifests: &[PathBuf], json: bool) -> Res {
+    let mut entries: Vec<BuiltinInfo> = sidefx::registry::snapshot().all().to_vec();
+    for spec in builtins {
+        let Some((name, class)) = spec
+            .split_once('=')
+            .filter(|(n, c)| !n.is_empty() && !c.is_empty())
+        else {
+            return Err(format!(
+                "--builtin {spec:?}: expected NAME=CLASS, such as git.push=git.write"
+            ));
+        };
+        let capability = sidefx::catalogue::capability_of(class).unwrap_or(class);
+        if sidefx::catalogue::capability_of(class).is_none() && !sidefx::catalogue::is_valid_class_name(class)
+        {
+            return Err(format!(
+                "--builtin {spec:?}: `{class}` is not a valid class name; use dot-separated lowercase segments such as payments.charge"
+            ));
+        }
+        entries.push(BuiltinInfo::new(leak(name), leak(class), leak(capability)));
+    }
+    let mut registry = Registry::from_entries(entries);
+    for manifest in manifests {
+        for class in declared_classes(manifest)? {
+            registry = registry.with_class(class);
+        }
+    }
+    let policy = AutonomyPolicy::load(file).map_err(err)?;
+    policy
+        .validate(&registry)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    if json {
+        out_json(&json!({ "file": file, "valid": true }))
+    } else {
+        out(&format!("policy {} is valid\n", file.display()))
+    }
+}

@@ -1,0 +1,156 @@
+//! `sidefx trust`: list, verify and export the hash-chained trust records.
+
+use std::time::UNIX_EPOCH;
+
+use clap::Subcommand;
+use serde_json::json;
+use sidefx::log::{EventLog, Topic, now_ms};
+use sidefx::trust::{self, Outcome, TrustQuery};
+
+use crate::output::{out, out_json};
+use crate::table::Table;
+use crate::{Res, err};
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCmd {
+    /// Trust records, oldest first, filtered.
+    List {
+        /// Only this agent.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only this action class (`fs.write`).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this outcome: success, failure, denied, timeout.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only this tier: shadow, suggest, act_with_approval, act_auto.
+        #[arg(long)]
+        tier: Option<String>,
+        /// Only this trace id.
+        #[arg(long)]
+        trace: Option<String>,
+        /// Only records since an RFC 3339 time (2025-01-31T12:00:00Z) or a duration ago (90m, 24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Keep only the newest N matches.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Verify the hash chain; exit status 1 names the first broken record.
+    Verify,
+    /// Every trust record exactly as stored, one JSON object a line.
+    Export,
+}
+
+/// Runs a `trust` subcommand.
+pub async fn run(log: &dyn EventLog, cmd: TrustCmd, json: bool) -> Res {
+    match cmd {
+        TrustCmd::List {
+            agent,
+            action,
+            outcome,
+            tier,
+            trace,
+            since,
+            limit,
+        } => {
+            let query = TrustQuery {
+                agent,
+                action,
+                outcome: outcome.map(|o| o.parse::<Outcome>()).transpose().map_err(err)?,
+                tier: tier
+                    .map(|t| t.parse::<sidefx::Tier>())
+                    .transpose()
+                    .map_err(|e| format!("--tier: {e}"))?,
+                since_ms: since.as_deref().map(parse_since).transpose()?,
+                until_ms: None,
+                trace_id: trace,
+                limit,
+            };
+            let records = trust::query(log, &query).await.map_err(err)?;
+            if json {
+                return out_json(&records);
+            }
+            let mut t = Table::new(&[
+                "#",
+                "TIME",
+                "AGENT",
+                "ACTION",
+                "BUILTIN",
+                "OUTCOME",
+                "TIER",
+                "ENFORCEMENT",
+                "APPROVER",
+            ]);
+            for r in &records {
+                t.row(vec![
+                    r.chain_index.to_string(),
+                    r.timestamp.clone(),
+                    r.agent.clone(),
+                    r.action.clone(),
+                    r.metadata["builtin"].as_str().unwrap_or_default().to_owned(),
+                    r.outcome.to_string(),
+                    r.autonomy_tier.to_string(),
+                    r.enforcement().unwrap_or_default().to_owned(),
+                    r.approver.clone().unwrap_or_default(),
+                ]);
+            }
+            out(&t.render("no trust records match"))
+        }
+        TrustCmd::Verify => {
+            let v = trust::verify_chain(log).await.map_err(err)?;
+            if json {
+                out_json(&json!({
+                    "valid": v.is_valid(),
+                    "records": v.records,
+                    "first_broken": v.first_broken,
+                }))?;
+            } else if v.is_valid() {
+                out(&format!("trust chain valid: {} records\n", v.records))?;
+            }
+            match v.first_broken {
+                None => Ok(()),
+                Some(link) => Err(format!(
+                    "trust chain broken at {link} ({} records read)",
+                    v.records
+                )),
+            }
+        }
+        TrustCmd::Export => {
+            let mut after = 0;
+            loop {
+                let batch = log
+                    .read_range(&Topic::TRUST_GRAPH, after, 1024)
+                    .await
+                    .map_err(err)?;
+                let Some(last) = batch.last() else {
+                    return Ok(());
+                };
+                after = last.id;
+                let mut text = String::new();
+                for e in &batch {
+                    text.push_str(&e.event.payload.to_string());
+                    text.push('\n');
+                }
+                out(&text)?;
+            }
+        }
+    }
+}
+
+fn parse_since(s: &str) -> Res<u64> {
+    let ms = |t: std::time::SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    };
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return Ok(ms(t));
+    }
+    if let Ok(d) = humantime::parse_duration(s) {
+        return Ok(now_ms().saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
+    }
+    Err(format!(
+        "--since {s:?} is neither an RFC 3339 time (2025-01-31T12:00:00Z) nor a duration ago (90m, 24h, 7d)"
+    ))
+}
