@@ -79,7 +79,8 @@ fn main() -> ExitCode {
 
 fn fail(message: &str) -> ExitCode {
     let line: Vec<&str> = message.split_whitespace().collect();
-    eprintln!("sidefx: error: {}", line.join(" "));
+    // Messages quote names and reasons from the log: escaped like every text output.
+    eprintln!("sidefx: error: {}", output::escape(&line.join(" ")));
     ExitCode::FAILURE
 }
 

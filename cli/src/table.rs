@@ -1,4 +1,6 @@
-//! Plain-text tables for the terminal: left-aligned columns, long cells shortened.
+//! Plain-text tables for the terminal: left-aligned columns, cells escaped and shortened.
+
+use crate::output::escape;
 
 /// The widest a cell may be before it is shortened with `…`.
 const MAX_CELL: usize = 48;
@@ -69,11 +71,11 @@ impl Table {
     }
 }
 
-/// One line, at most [`MAX_CELL`] characters.
+/// One line, escaped (see [`escape`]), at most [`MAX_CELL`] characters.
 pub fn shorten(s: &str) -> String {
-    let flat: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let flat = escape(s);
     if flat.chars().count() <= MAX_CELL {
-        flat
+        flat.into_owned()
     } else {
         let mut cut: String = flat.chars().take(MAX_CELL - 1).collect();
         cut.push('…');
@@ -93,7 +95,7 @@ mod tests {
         let text = t.render("none");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0].find("LONGER"), lines[1].find('1'));
-        assert!(lines[2].contains('…') && lines[2].ends_with("2 3"));
+        assert!(lines[2].contains('…') && lines[2].ends_with(r"2\n3"));
         assert_eq!(Table::new(&["A"]).render("nothing here"), "nothing here\n");
     }
 }

@@ -14,6 +14,10 @@ use sidefx::approval::{self, ApprovalDecision, ApprovalDraft};
 use sidefx::log::{EventLog, SqliteEventLog};
 use tempfile::TempDir;
 
+// Submodules live under tests/cli/ so that cargo does not build each as its own test binary.
+#[path = "cli/hostile.rs"]
+mod hostile;
+
 const BIN: &str = env!("CARGO_BIN_EXE_sidefx");
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -3,9 +3,9 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 use sidefx::approval::{self, ApprovalDecision, ApprovalStatus};
-use sidefx::log::EventLog;
+use sidefx::log::{EventLog, rfc3339_ms};
 
-use crate::output::{out, out_json, rfc3339};
+use crate::output::{escape, out_json, out_text};
 use crate::table::Table;
 use crate::{Res, err};
 
@@ -123,14 +123,14 @@ pub async fn run(log: &dyn EventLog, cmd: ApprovalsCmd, json: bool) -> Res {
             } else {
                 "no approval requests"
             };
-            out(&t.render(empty))
+            out_text(&t.render(empty))
         }
         ApprovalsCmd::Show { id } => {
             let s = approval::status(log, &id).await.map_err(err)?;
             if json {
                 return out_json(&status_json(&s)?);
             }
-            out(&show_text(&s))
+            out_text(&show_text(&s))
         }
         ApprovalsCmd::Approve { id, reviewer, reason } => {
             answer(log, &id, &reviewer, true, reason, json).await
@@ -173,7 +173,7 @@ fn show_text(s: &ApprovalStatus) -> String {
         ),
         ("decision", decision_text(s.decision.as_ref())),
     ] {
-        text.push_str(&format!("{k:<13} {v}\n"));
+        text.push_str(&format!("{k:<13} {}\n", escape(&v)));
     }
     let mut t = Table::new(&["REVIEWER", "ANSWER", "REASON", "AT"]);
     for resp in &s.responses {
@@ -181,7 +181,7 @@ fn show_text(s: &ApprovalStatus) -> String {
             resp.reviewer.clone().unwrap_or_else(|| "(none)".into()),
             if resp.approved { "approve" } else { "deny" }.into(),
             resp.reason.clone().unwrap_or_default(),
-            rfc3339(resp.responded_at_ms),
+            rfc3339_ms(resp.responded_at_ms),
         ]);
     }
     text.push_str("\nanswers:\n");
@@ -255,8 +255,13 @@ async fn answer(
     } else {
         "; no call is waiting on it (the call was recorded, not run), so re-dispatch it to act"
     };
-    out(&format!(
-        "{reviewer} {verb} request {id}: `{}` ({}) by agent `{}`; the request is {now}{note}\n",
-        r.builtin, r.action, r.agent
+    out_text(&format!(
+        "{} {verb} request {}: `{}` ({}) by agent `{}`; the request is {}{note}\n",
+        escape(reviewer),
+        escape(id),
+        escape(&r.builtin),
+        escape(&r.action),
+        escape(&r.agent),
+        escape(&now),
     ))
 }

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use serde_json::{Value, json};
-use sidefx::log::{EventLog, SqliteEventLog, StoredEvent, Topic, subscribe};
+use sidefx::log::{EventLog, SqliteEventLog, StoredEvent, Topic, rfc3339_ms, subscribe};
 
-use crate::output::{out, rfc3339};
+use crate::output::{escape, out, out_text};
 use crate::table::shorten;
 use crate::{Res, err};
 
@@ -37,6 +37,11 @@ fn event_json(topic: &Topic, e: &StoredEvent) -> Value {
     })
 }
 
+/// JSON lines are exact; text lines are escaped.
+fn print(text: &str, json: bool) -> Res {
+    if json { out(text) } else { out_text(text) }
+}
+
 fn event_line(topic: &Topic, e: &StoredEvent, json: bool) -> String {
     if json {
         return format!("{}\n", event_json(topic, e));
@@ -50,12 +55,12 @@ fn event_line(topic: &Topic, e: &StoredEvent, json: bool) -> String {
     };
     format!(
         "{}  {}#{}  {}  {}  {}\n",
-        rfc3339(e.event.occurred_at_ms),
+        rfc3339_ms(e.event.occurred_at_ms),
         topic,
         e.id,
-        e.event.kind,
+        escape(&e.event.kind),
         shorten(&headers.join(" ")),
-        payload
+        escape(&payload)
     )
 }
 
@@ -107,7 +112,7 @@ async fn tail(
     for (t, e) in &recent[skip..] {
         text.push_str(&event_line(t, e, json));
     }
-    out(&text)?;
+    print(&text, json)?;
     if !follow {
         return Ok(());
     }
@@ -128,7 +133,7 @@ async fn tail(
     drop(tx);
     while let Some(next) = rx.recv().await {
         let (t, e) = next?;
-        out(&event_line(&t, &e, json))?;
+        print(&event_line(&t, &e, json), json)?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use sidefx::AutonomyPolicy;
 use sidefx::registry::{BuiltinInfo, Registry};
 
-use crate::output::{out, out_json};
+use crate::output::{escape, out_json, out_text};
 use crate::{Res, err};
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +105,9 @@ fn check(file: &Path, builtins: &[String], manifests: &[PathBuf], json: bool) ->
     if json {
         out_json(&json!({ "file": file, "valid": true }))
     } else {
-        out(&format!("policy {} is valid\n", file.display()))
+        out_text(&format!(
+            "policy {} is valid\n",
+            escape(&file.display().to_string())
+        ))
     }
 }

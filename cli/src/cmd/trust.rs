@@ -7,7 +7,7 @@ use serde_json::json;
 use sidefx::log::{EventLog, Topic, now_ms};
 use sidefx::trust::{self, Outcome, TrustQuery};
 
-use crate::output::{out, out_json};
+use crate::output::{out, out_json, out_text};
 use crate::table::Table;
 use crate::{Res, err};
 
@@ -96,7 +96,7 @@ pub async fn run(log: &dyn EventLog, cmd: TrustCmd, json: bool) -> Res {
                     r.approver.clone().unwrap_or_default(),
                 ]);
             }
-            out(&t.render("no trust records match"))
+            out_text(&t.render("no trust records match"))
         }
         TrustCmd::Verify => {
             let v = trust::verify_chain(log).await.map_err(err)?;
@@ -107,7 +107,7 @@ pub async fn run(log: &dyn EventLog, cmd: TrustCmd, json: bool) -> Res {
                     "first_broken": v.first_broken,
                 }))?;
             } else if v.is_valid() {
-                out(&format!("trust chain valid: {} records\n", v.records))?;
+                out_text(&format!("trust chain valid: {} records\n", v.records))?;
             }
             match v.first_broken {
                 None => Ok(()),

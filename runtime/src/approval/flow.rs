@@ -7,13 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{ApprovalDecision, ApprovalDraft, ApprovalRequest, ApprovalResponse, ApprovalStatus, resolve};
-use crate::log::{EventId, EventLog, LogEvent, StoredEvent, Topic, now_ms, subscribe};
+use crate::log::{EventId, EventLog, LogEvent, StoredEvent, Topic, now_ms, rfc3339_ms, subscribe};
 use crate::{Error, Result};
-
-fn rfc3339(ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
-    humantime::format_rfc3339_millis(t).to_string()
-}
 
 fn event(kind: &str, request_id: &str, payload: Value) -> LogEvent {
     LogEvent::new(kind, payload).with_header("request_id", request_id)
@@ -45,9 +40,9 @@ pub async fn request(log: &dyn EventLog, draft: ApprovalDraft) -> Result<Approva
         args: draft.args,
         reviewers: draft.reviewers,
         quorum: draft.quorum.max(1),
-        requested_at: rfc3339(now),
+        requested_at: rfc3339_ms(now),
         requested_at_ms: now,
-        deadline: rfc3339(deadline),
+        deadline: rfc3339_ms(deadline),
         deadline_ms: deadline,
         capabilities_requested: draft.capabilities,
         blocking: draft.blocking,

@@ -103,6 +103,24 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// A millisecond time as RFC 3339 (`2025-01-31T12:00:00.000Z`). A time RFC 3339 cannot express
+/// (past the year 9999: a wrong clock or an edited log) comes back as the raw number with an
+/// `ms` suffix, so printing a stored time never panics.
+///
+/// ```
+/// assert_eq!(sidefx::log::rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+/// assert_eq!(sidefx::log::rfc3339_ms(u64::MAX), "18446744073709551615ms");
+/// ```
+pub fn rfc3339_ms(ms: u64) -> String {
+    use std::fmt::Write;
+    let mut text = String::new();
+    // humantime's Display returns fmt::Error past 9999, which `to_string` turns into a panic.
+    match UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms)) {
+        Some(t) if write!(text, "{}", humantime::format_rfc3339_millis(t)).is_ok() => text,
+        _ => format!("{ms}ms"),
+    }
+}
+
 /// A durable or in-memory log of events, partitioned into topics.
 ///
 /// Implementations must give each topic strictly increasing ids starting at 1, and make
