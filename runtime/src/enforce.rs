@@ -15,13 +15,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::approval::{self, ApprovalDecision, ApprovalDraft, Approver, Verdict};
 use crate::log::{EventLog, LogEvent, Topic};
-use crate::scope::{self, DispatchContext, Scope};
+use crate::scope::{self, ApprovalSettings, DispatchContext, Scope};
 use crate::trust::{self, Outcome, TrustDraft};
 use crate::{Error, Result, SideEffectAction, Tier};
 
@@ -159,9 +158,8 @@ struct Call {
     log: Option<Arc<dyn EventLog>>,
     approver: Option<Arc<dyn Approver>>,
     dispatch: Option<Arc<DispatchContext>>,
-    reviewers: Vec<String>,
-    quorum: u32,
-    timeout_ms: Option<u64>,
+    /// The scopes' combined approval settings, or why nobody could approve.
+    approval: Result<ApprovalSettings>,
     trace_id: String,
     args: Value,
 }
@@ -233,7 +231,7 @@ fn emit_decision(action: &SideEffectAction, agent: &str, tier: Tier, outcome: &s
 
 impl Check {
     fn capture(scope: &Scope, action: &SideEffectAction) -> Check {
-        let (reviewers, quorum, timeout_ms) = scope.approval_settings();
+        let approval = scope.approval_settings(action);
         let dispatch = scope.dispatch_arc();
         let trace_id = dispatch
             .as_ref()
@@ -252,9 +250,7 @@ impl Check {
                 log: scope.event_log().cloned(),
                 approver: scope.approver().cloned(),
                 dispatch,
-                reviewers,
-                quorum,
-                timeout_ms,
+                approval,
                 trace_id,
                 args: Value::Null,
             },
@@ -284,6 +280,7 @@ impl Check {
                 Error::ApprovalTimedOut { .. } => "timeout",
                 Error::NeedsHuman { .. } => "needs_human",
                 Error::NoEventLog { .. } => "no_event_log",
+                Error::NoReviewer { .. } => "no_reviewer",
                 _ => "error",
             }),
         }
@@ -332,9 +329,7 @@ impl Call {
             log: self.log.clone(),
             approver: None,
             dispatch: self.dispatch.clone(),
-            reviewers: Vec::new(),
-            quorum: 1,
-            timeout_ms: None,
+            approval: Err(Error::Config("an audit record files no approval request".into())),
             trace_id: self.trace_id.clone(),
             args: self.args.clone(),
         }
@@ -364,7 +359,11 @@ impl Call {
 
     async fn suggest(&self) -> Result<Error> {
         let log = self.log(Tier::Suggest)?;
-        let req = approval::request(log, self.approval_draft(false)).await?;
+        let draft = match self.approval_draft(false) {
+            Ok(d) => d,
+            Err(e) => return self.no_reviewer(log, e).await,
+        };
+        let req = approval::request(log, draft).await?;
         self.propose(log, Some(&req.request_id)).await?;
         let refusal = self.skipped(Some(req.request_id.clone()));
         let draft = self
@@ -377,7 +376,11 @@ impl Call {
 
     async fn needs_human(&self) -> Result<Error> {
         let log = self.log(self.tier)?;
-        let req = approval::request(log, self.approval_draft(false)).await?;
+        let draft = match self.approval_draft(false) {
+            Ok(d) => d,
+            Err(e) => return self.no_reviewer(log, e).await,
+        };
+        let req = approval::request(log, draft).await?;
         self.propose(log, Some(&req.request_id)).await?;
         let refusal = Error::NeedsHuman {
             builtin: self.action.builtin.to_owned(),
@@ -394,7 +397,11 @@ impl Call {
 
     async fn with_approval(&self) -> Result<(Permit, Option<(String, Vec<String>)>)> {
         let log = self.log(Tier::ActWithApproval)?;
-        let req = approval::request(log, self.approval_draft(true)).await?;
+        let draft = match self.approval_draft(true) {
+            Ok(d) => d,
+            Err(e) => return Err(self.no_reviewer(log, e).await?),
+        };
+        let req = approval::request(log, draft).await?;
         let Verdict { decision, metadata } = match &self.approver {
             Some(approver) => approver.decide(&req, log).await?,
             None => approval::wait(log, &req).await?.into(),
@@ -441,18 +448,29 @@ impl Call {
         }
     }
 
-    fn approval_draft(&self, blocking: bool) -> ApprovalDraft {
+    /// The request to file, or the refusal when the scopes leave nobody who could approve.
+    fn approval_draft(&self, blocking: bool) -> Result<ApprovalDraft> {
+        let settings = self.approval.as_ref().map_err(Clone::clone)?;
         let mut d = ApprovalDraft::new(self.agent.clone(), self.action.builtin, self.action.class)
             .args(self.args.clone())
-            .reviewers(self.reviewers.iter().cloned())
-            .quorum(self.quorum);
-        if let Some(ms) = self.timeout_ms {
-            d = d.timeout(Duration::from_millis(ms));
-        }
+            .reviewers(settings.reviewers.iter().cloned())
+            .quorum(settings.quorum)
+            .timeout(settings.timeout);
         d.trace_id = self.trace_id.clone();
         d.capabilities = vec![self.action.capability.to_owned()];
         d.blocking = blocking;
-        d
+        Ok(d)
+    }
+
+    /// Refuses at once a call nobody could approve, with a `denied` trust record; no request
+    /// is filed, so nothing waits for a deadline.
+    async fn no_reviewer(&self, log: &dyn EventLog, refusal: Error) -> Result<Error> {
+        let draft = self
+            .trust(Outcome::Denied, "no_reviewer")
+            .meta("deny_code", refusal.code())
+            .meta("reason", refusal.to_string());
+        trust::append(log, draft).await?;
+        Ok(refusal)
     }
 
     async fn propose(&self, log: &dyn EventLog, request_id: Option<&str>) -> Result<()> {

@@ -5,7 +5,7 @@ use crate::Tier;
 /// Everything that can go wrong in sidefx, each variant with a stable [`code`](Error::code).
 ///
 /// Messages say what happened and what to do. Refusals (`Skipped`, `ApprovalDenied`,
-/// `ApprovalTimedOut`, `NeedsHuman`, `NoEventLog`, `StrictNoContext`) mean the side effect did
+/// `ApprovalTimedOut`, `NeedsHuman`, `NoEventLog`, `StrictNoContext`, `NoReviewer`) mean the side effect did
 /// **not** run.
 ///
 /// ```
@@ -90,6 +90,16 @@ pub enum Error {
         /// The agent that called it.
         agent: String,
     },
+    /// Nobody could ever approve the call: the reviewer allowlists of nested scopes have nobody
+    /// in common, or fewer common reviewers than the quorum. Fails at once instead of waiting
+    /// for a deadline.
+    #[error("`{builtin}` was not run: {reason}")]
+    NoReviewer {
+        /// The builtin that was called.
+        builtin: String,
+        /// Which settings conflict, and the fix.
+        reason: String,
+    },
     /// A policy is invalid. The message names the key and the fix.
     #[error("invalid policy: {0}")]
     Policy(String),
@@ -142,6 +152,7 @@ impl Error {
             Error::NeedsHuman { .. } => "SIDEFX-NEEDS-HUMAN",
             Error::NoEventLog { .. } => "SIDEFX-NO-EVENT-LOG",
             Error::StrictNoContext { .. } => "SIDEFX-STRICT-NO-CONTEXT",
+            Error::NoReviewer { .. } => "SIDEFX-NO-REVIEWER",
             Error::Policy(_) => "SIDEFX-POLICY",
             Error::UnknownBuiltin { .. } => "SIDEFX-UNKNOWN-BUILTIN",
             Error::InvalidTopic { .. } => "SIDEFX-INVALID-TOPIC",
@@ -181,6 +192,7 @@ impl Error {
                 | Error::NeedsHuman { .. }
                 | Error::NoEventLog { .. }
                 | Error::StrictNoContext { .. }
+                | Error::NoReviewer { .. }
         )
     }
 

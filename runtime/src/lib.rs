@@ -44,8 +44,8 @@ pub use enforce::{Decision, Finish, Permit, enforce};
 pub use error::{Error, Result};
 pub use policy::AutonomyPolicy;
 pub use scope::{
-    DEFAULT_AGENT, DispatchContext, Resolved, Scope, is_process_strict, resolve, set_process_strict, spawn,
-    with_approver, with_dispatch, with_event_log, with_policy, with_strict,
+    ApprovalSettings, DEFAULT_AGENT, DispatchContext, Resolved, Scope, is_process_strict, resolve,
+    set_process_strict, spawn, with_approver, with_dispatch, with_event_log, with_policy, with_strict,
 };
 pub use sidefx_macros::side_effect;
 pub use tier::{ParseTierError, Tier};

@@ -1083,3 +1083,6 @@ mod properties {
         }
     }
 }
+
+#[path = "core/tighten.rs"]
+mod tighten;

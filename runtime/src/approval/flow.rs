@@ -25,7 +25,8 @@ fn event(kind: &str, request_id: &str, payload: Value) -> LogEvent {
 /// ```
 pub async fn request(log: &dyn EventLog, draft: ApprovalDraft) -> Result<ApprovalRequest> {
     let now = now_ms();
-    let deadline = now.saturating_add(draft.timeout.as_millis().min(u128::from(u64::MAX)) as u64);
+    let timeout_ms = draft.timeout.min(super::MAX_TIMEOUT).as_millis();
+    let deadline = now.saturating_add(u64::try_from(timeout_ms).unwrap_or(u64::MAX));
     let mut req = ApprovalRequest {
         request_id: uuid::Uuid::now_v7().to_string(),
         agent: draft.agent,
@@ -260,7 +261,7 @@ pub async fn wait(log: &dyn EventLog, request: &ApprovalRequest) -> Result<Appro
     let mut sub = subscribe(log, Topic::HITL_APPROVALS, request.event_id);
     loop {
         let left = Duration::from_millis(request.deadline_ms.saturating_sub(now_ms()));
-        match tokio::time::timeout(left + Duration::from_millis(1), sub.next()).await {
+        match tokio::time::timeout(left.saturating_add(Duration::from_millis(1)), sub.next()).await {
             Ok(next) => {
                 let e = next?;
                 if e.event.headers.get("request_id").map(String::as_str) != Some(&request.request_id) {

@@ -32,6 +32,15 @@ use crate::log::{EventId, EventLog, LogEvent, now_ms};
 /// Default time a request waits for a decision: 24 hours.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// The longest a request may wait for a decision: 30 days. A policy's `approval_timeout_ms`
+/// above it is rejected when the policy loads; a longer [`ApprovalDraft::timeout`] is cut to it
+/// (a shorter wait only fails closed sooner).
+///
+/// ```
+/// assert_eq!(sidefx::approval::MAX_TIMEOUT.as_secs(), 30 * 24 * 60 * 60);
+/// ```
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 /// A filed approval request.
 ///
 /// ```
@@ -152,7 +161,7 @@ impl ApprovalDraft {
         self
     }
 
-    /// Sets the time to wait for a decision.
+    /// Sets the time to wait for a decision (at most [`MAX_TIMEOUT`]; longer is cut to it).
     ///
     /// ```
     /// let d = sidefx::approval::ApprovalDraft::new("a", "b", "c").timeout(std::time::Duration::from_secs(5));

@@ -4,8 +4,13 @@
 //! "does this call require a human?". Composition across nested scopes (tighten-only) lives in
 //! [`crate::scope`]; this module answers for one policy.
 
+mod json;
 mod parse;
+mod quote;
 mod validate;
+
+use quote::problems;
+pub(crate) use quote::{excerpt, excerpt_list};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,19 +85,28 @@ fn set_is_empty<T>(s: &FxHashSet<T>) -> bool {
 }
 
 impl AutonomyPolicy {
-    /// Parses a policy from JSON. Errors name the key and the fix.
+    /// Parses a policy from JSON. Errors name the key and the fix; a key repeated at any level
+    /// is an error (otherwise one of the values would silently win).
     ///
     /// ```
     /// let err = sidefx::AutonomyPolicy::from_json(r#"{"autonomy_tier": "act-autoo"}"#).unwrap_err();
     /// assert!(err.to_string().contains("autonomy_tier"));
     /// assert!(err.to_string().contains("act_auto"));
+    /// let err = sidefx::AutonomyPolicy::from_json(r#"{"tier": "shadow", "tier": "act_auto"}"#).unwrap_err();
+    /// assert!(err.to_string().contains("duplicate key `tier`"));
     /// ```
     pub fn from_json(text: &str) -> Result<Self> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            crate::Error::Policy(format!(
-                "not valid JSON: {e}; check the syntax at that line and column"
-            ))
-        })?;
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let value = json::Unique { path: "" }
+            .deserialize(&mut de)
+            .and_then(|v| de.end().map(|()| v))
+            .map_err(|e| {
+                crate::Error::Policy(match e.classify() {
+                    serde_json::error::Category::Data => e.to_string(),
+                    _ => format!("not valid JSON: {e}; check the syntax at that line and column"),
+                })
+            })?;
         Self::from_value(&value)
     }
 
@@ -103,8 +117,16 @@ impl AutonomyPolicy {
     /// assert_eq!(p.tier, Some(sidefx::Tier::Shadow));
     /// ```
     pub fn from_toml(text: &str) -> Result<Self> {
-        let value: toml::Value = toml::from_str(text)
-            .map_err(|e| crate::Error::Policy(format!("not valid TOML: {}", e.to_string().trim())))?;
+        // The error's own rendering quotes the whole offending line: give the position instead.
+        let value: toml::Value = toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or_else(String::new, |span| {
+                let before = &text.as_bytes()[..span.start.min(text.len())];
+                let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+                let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+                format!(" at line {line} column {column}")
+            });
+            crate::Error::Policy(format!("not valid TOML{at}: {}", excerpt(e.message().trim())))
+        })?;
         let json = serde_json::to_value(value)
             .map_err(|e| crate::Error::Policy(format!("TOML value cannot be used: {e}")))?;
         Self::from_value(&json)
@@ -223,15 +245,18 @@ impl AutonomyPolicy {
     fn action_keys(&self) -> BTreeMap<String, &str> {
         let mut keys = BTreeMap::new();
         for k in self.action_tiers.keys() {
-            keys.insert(format!("action_tiers.{k}"), k.as_str());
+            keys.insert(format!("action_tiers.{}", excerpt(k)), k.as_str());
         }
         for (agent, m) in &self.agent_action_tiers {
             for k in m.keys() {
-                keys.insert(format!("agent_action_tiers.{agent}.{k}"), k.as_str());
+                keys.insert(
+                    format!("agent_action_tiers.{}.{}", excerpt(agent), excerpt(k)),
+                    k.as_str(),
+                );
             }
         }
         for k in &self.requires_human_actions {
-            keys.insert(format!("requires_human_actions[{k}]"), k.as_str());
+            keys.insert(format!("requires_human_actions[{}]", excerpt(k)), k.as_str());
         }
         keys
     }
@@ -260,7 +285,8 @@ impl AutonomyPolicy {
 
 impl<'de> serde::Deserialize<'de> for AutonomyPolicy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
+        use serde::de::DeserializeSeed;
+        let value = json::Unique { path: "" }.deserialize(d)?;
         parse::policy(&value).map_err(serde::de::Error::custom)
     }
 }

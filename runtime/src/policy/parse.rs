@@ -7,6 +7,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::{Map, Value};
 
 use super::AutonomyPolicy;
+use super::quote::excerpt;
+use crate::approval::MAX_TIMEOUT;
 use crate::suggest::closest;
 use crate::{Error, Result, Tier};
 
@@ -57,7 +59,8 @@ pub(super) fn policy(value: &Value) -> Result<AutonomyPolicy> {
                     out.agent_action_tiers = m
                         .iter()
                         .map(|(agent, inner)| {
-                            (agent.clone(), tier_map(&mut p, &format!("{key}.{agent}"), inner))
+                            let path = format!("{key}.{}", excerpt(agent));
+                            (agent.clone(), tier_map(&mut p, &path, inner))
                         })
                         .collect();
                 }
@@ -78,23 +81,40 @@ pub(super) fn policy(value: &Value) -> Result<AutonomyPolicy> {
                 )),
             },
             "approval_timeout_ms" => match v.as_u64() {
-                Some(ms) if ms > 0 => out.approval_timeout_ms = Some(ms),
+                Some(ms) if ms > 0 && u128::from(ms) <= MAX_TIMEOUT.as_millis() => {
+                    out.approval_timeout_ms = Some(ms)
+                }
                 _ => p.push(format!(
-                    "`{key}` must be a positive whole number of milliseconds, found {}",
+                    "`{key}` must be a positive whole number of milliseconds, at most {} (30 days), found {}",
+                    MAX_TIMEOUT.as_millis(),
                     show(v)
                 )),
             },
             "audit_auto" => out.audit_auto = boolean(&mut p, key, v),
             other => p.push(match closest(other, FIELDS.iter().copied()) {
-                Some(s) => format!("unknown field `{other}`; did you mean `{s}`?"),
-                None => format!("unknown field `{other}`; expected one of {}", FIELDS.join(", ")),
+                Some(s) => format!("unknown field `{}`; did you mean `{s}`?", excerpt(other)),
+                None => format!(
+                    "unknown field `{}`; expected one of {}",
+                    excerpt(other),
+                    FIELDS.join(", ")
+                ),
             }),
         }
+    }
+    // A quorum larger than the allowlist could never be met: every request would time out.
+    let allowed = out.reviewers.len();
+    if let Some(q) = out.approval_quorum
+        && allowed > 0
+        && q as usize > allowed
+    {
+        p.push(format!(
+            "`approval_quorum` is {q} but `reviewers` allows only {allowed}, so no request could ever be approved; lower the quorum or add reviewers"
+        ));
     }
     if p.0.is_empty() {
         Ok(out)
     } else {
-        Err(Error::Policy(p.0.join("; ")))
+        Err(Error::Policy(super::problems(p.0)))
     }
 }
 
@@ -112,10 +132,9 @@ fn kind(v: &Value) -> &'static str {
 /// A short rendering of a value for messages, cut so a huge value cannot flood the error.
 fn show(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 60 {
-        format!("{}… ({})", &s[..s.floor_char_boundary(57)], kind(v))
-    } else {
-        s
+    match excerpt(&s) {
+        cut if cut.len() < s.len() => format!("{cut}, {}", kind(v)),
+        whole => whole,
     }
 }
 
@@ -141,7 +160,13 @@ fn tier(p: &mut Problems, key: &str, v: &Value) -> Option<Tier> {
         Value::String(s) => match s.parse::<Tier>() {
             Ok(t) => Some(t),
             Err(e) => {
-                p.push(format!("`{key}`: {e}"));
+                p.push(format!(
+                    "`{key}`: unknown tier \"{}\"{}; expected one of shadow, suggest, act_with_approval, act_auto",
+                    excerpt(s),
+                    e.suggestion
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default()
+                ));
                 None
             }
         },
@@ -173,7 +198,7 @@ fn tier_map(p: &mut Problems, key: &str, v: &Value) -> FxHashMap<String, Tier> {
         return FxHashMap::default();
     };
     m.iter()
-        .filter_map(|(k, v)| tier(p, &format!("{key}.{k}"), v).map(|t| (k.clone(), t)))
+        .filter_map(|(k, v)| tier(p, &format!("{key}.{}", excerpt(k)), v).map(|t| (k.clone(), t)))
         .collect()
 }
 

@@ -1,6 +1,7 @@
 //! Semantic validation of a policy against a registry: typos never fall through to a looser tier.
 
 use super::AutonomyPolicy;
+use super::quote::excerpt;
 use crate::registry::Registry;
 use crate::suggest::closest;
 use crate::{Error, Result};
@@ -22,7 +23,9 @@ impl AutonomyPolicy {
         let mut problems = Vec::new();
         for (path, key) in self.action_keys() {
             if !registry.knows_policy_key(key) {
-                problems.push(match closest(key, registry.policy_keys()) {
+                let suggestion = closest(key, registry.policy_keys());
+                let key = excerpt(key);
+                problems.push(match suggestion {
                     Some(s) => format!(
                         "`{path}`: `{key}` is neither a registered builtin nor a known class; did you mean `{s}`?"
                     ),
@@ -40,7 +43,7 @@ impl AutonomyPolicy {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(Error::Policy(problems.join("; ")))
+            Err(Error::Policy(super::problems(problems)))
         }
     }
 }

@@ -1,0 +1,271 @@
+//! Resolution: who a call is attributed to, which tier the scopes give it, and how approval
+//! settings combine (the tighten-only rules of the [module docs](super)).
+
+use std::time::Duration;
+
+use super::{DEFAULT_AGENT, Layer, SCOPE, Scope, cache, is_process_strict};
+use crate::approval::{DEFAULT_TIMEOUT, MAX_TIMEOUT};
+use crate::policy::excerpt_list;
+use crate::{AutonomyPolicy, Error, Result, SideEffectAction, Tier};
+
+/// Who a call is attributed to and what the scopes decided for it.
+///
+/// ```
+/// let action = sidefx::SideEffectAction::new("exec", "process.exec", "process.exec");
+/// let r = sidefx::Scope::default().resolve(&action).unwrap();
+/// assert_eq!((r.agent.as_str(), r.tier, r.requires_human), ("runtime", sidefx::Tier::ActAuto, false));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The innermost policy's `agent_id`, else the innermost dispatch agent, else `"runtime"`.
+    pub agent: String,
+    /// The most restrictive answer of every policy scope (for every agent it binds) and every
+    /// dispatch tier; act_auto when nothing answers (unless strict).
+    pub tier: Tier,
+    /// Whether any active policy requires a human for the call.
+    pub requires_human: bool,
+}
+
+/// How approval requests are shaped in a scope: every scope's settings combined tighten-only.
+///
+/// ```
+/// use sidefx::{AutonomyPolicy, SideEffectAction};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let outer = AutonomyPolicy::from_json(r#"{"reviewers": ["alice", "bob"], "approval_quorum": 1}"#).unwrap();
+/// let inner = AutonomyPolicy::from_json(r#"{"reviewers": ["bob", "carol"], "approval_timeout_ms": 60000}"#).unwrap();
+/// let push = SideEffectAction::new("git.push", "git.write", "git.write");
+/// let s = sidefx::with_policy(outer, sidefx::with_policy(inner, async {
+///     sidefx::Scope::capture().approval_settings(&push)
+/// })).await.unwrap();
+/// assert_eq!(s.reviewers, vec!["bob".to_owned()]);
+/// assert_eq!(s.timeout, std::time::Duration::from_secs(60));
+/// # });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalSettings {
+    /// Who may answer: the intersection of every non-empty allowlist; empty means anyone.
+    pub reviewers: Vec<String>,
+    /// Distinct approvals needed: the largest quorum of any scope (at least 1).
+    pub quorum: u32,
+    /// How long a request waits: the shortest timeout of any scope, else
+    /// [`DEFAULT_TIMEOUT`], never more than [`MAX_TIMEOUT`].
+    pub timeout: Duration,
+}
+
+impl Scope {
+    /// Resolves identity and tier for `action` in this scope (see [`resolve`]).
+    ///
+    /// ```
+    /// let action = sidefx::SideEffectAction::new("exec", "process.exec", "process.exec");
+    /// assert_eq!(sidefx::Scope::capture().resolve(&action).unwrap().tier, sidefx::Tier::ActAuto);
+    /// ```
+    pub fn resolve(&self, action: &SideEffectAction) -> Result<Resolved> {
+        let (agent, tier, requires_human) = self.decide(action)?;
+        Ok(Resolved {
+            agent: agent.to_owned(),
+            tier,
+            requires_human,
+        })
+    }
+
+    /// The approval settings every scope's policy calls for, combined tighten-only: reviewer
+    /// allowlists intersect, the largest quorum and the shortest timeout win. Fails with
+    /// `SIDEFX-NO-REVIEWER` when nobody could approve: the allowlists have nobody in common, or
+    /// fewer common reviewers than the quorum.
+    ///
+    /// ```
+    /// use sidefx::{AutonomyPolicy, SideEffectAction};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let outer = AutonomyPolicy::from_json(r#"{"reviewers": ["alice"]}"#).unwrap();
+    /// let inner = AutonomyPolicy::from_json(r#"{"reviewers": ["mallory"]}"#).unwrap();
+    /// let push = SideEffectAction::new("git.push", "git.write", "git.write");
+    /// let err = sidefx::with_policy(outer, sidefx::with_policy(inner, async {
+    ///     sidefx::Scope::capture().approval_settings(&push)
+    /// })).await.unwrap_err();
+    /// assert_eq!(err.code(), "SIDEFX-NO-REVIEWER");
+    /// # });
+    /// ```
+    pub fn approval_settings(&self, action: &SideEffectAction) -> Result<ApprovalSettings> {
+        let refuse = |reason: String| Error::NoReviewer {
+            builtin: action.builtin.to_owned(),
+            reason,
+        };
+        // Outermost first, so the message names the lists in the order they were entered.
+        let mut policies: Vec<&AutonomyPolicy> = self.policies().collect();
+        policies.reverse();
+        let mut allowed: Option<Vec<String>> = None;
+        for p in policies.iter().filter(|p| !p.reviewers.is_empty()) {
+            let next: Vec<String> = match &allowed {
+                None => dedup(&p.reviewers),
+                Some(so_far) => so_far
+                    .iter()
+                    .filter(|r| p.reviewers.contains(r))
+                    .cloned()
+                    .collect(),
+            };
+            if next.is_empty() {
+                return Err(refuse(format!(
+                    "the reviewer allowlists of nested scopes have nobody in common (outer {}, inner {}), so nobody could approve; give the scopes a common reviewer",
+                    excerpt_list(allowed.as_deref().unwrap_or_default()),
+                    excerpt_list(&p.reviewers)
+                )));
+            }
+            allowed = Some(next);
+        }
+        let quorum = self
+            .policies()
+            .filter_map(|p| p.approval_quorum)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let reviewers = allowed.unwrap_or_default();
+        if !reviewers.is_empty() && reviewers.len() < quorum as usize {
+            return Err(refuse(format!(
+                "the quorum is {quorum} approvals but only {} reviewer(s) are allowed by every scope ({}), so nobody could approve; lower `approval_quorum` or allow more reviewers",
+                reviewers.len(),
+                excerpt_list(&reviewers)
+            )));
+        }
+        let timeout = self
+            .policies()
+            .filter_map(|p| p.approval_timeout_ms)
+            .min()
+            .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
+            .min(MAX_TIMEOUT);
+        Ok(ApprovalSettings {
+            reviewers,
+            quorum,
+            timeout,
+        })
+    }
+
+    /// The agent calls are attributed to: the innermost policy's `agent_id`, else the innermost
+    /// dispatch context's agent, else [`DEFAULT_AGENT`].
+    #[inline]
+    fn agent(&self) -> &str {
+        self.policies()
+            .find_map(|p| p.agent_id.as_deref())
+            .or_else(|| self.dispatch.as_ref().and_then(|d| d.agent_id.as_deref()))
+            .unwrap_or(DEFAULT_AGENT)
+    }
+
+    /// What the stack answers for `action`: the most restrictive tier (if any answers) and
+    /// whether a human is required. Each policy answers for `agent`, for the agent in force
+    /// where it was entered and for every agent named inside it (the module docs' rule).
+    fn answer(&self, agent: &str, action: &SideEffectAction) -> (Option<Tier>, bool) {
+        let mut tier: Option<Tier> = self.dispatch.as_ref().and_then(|d| d.tier);
+        let mut requires_human = false;
+        let mut ask = |p: &AutonomyPolicy, who: &str| {
+            if let Some(t) = p.tier_for(who, action) {
+                tier = Some(tier.map_or(t, |cur| cur.min(t)));
+            }
+            requires_human |= p.requires_human_for(who, action);
+        };
+        let nodes = self.nodes();
+        for (depth, node) in nodes.clone().enumerate() {
+            let Layer::Policy(p) = &node.layer else { continue };
+            ask(p, agent);
+            for inner in nodes.clone().take(depth) {
+                if let Some(who) = inner.layer.names().filter(|w| *w != agent) {
+                    ask(p, who);
+                }
+            }
+            if let Some(who) = attributed(node).filter(|w| *w != agent) {
+                ask(p, who);
+            }
+        }
+        (tier, requires_human)
+    }
+
+    /// The allocation-free core of [`resolve`](Self::resolve): the agent is borrowed.
+    #[inline]
+    pub(crate) fn decide(&self, action: &SideEffectAction) -> Result<(&str, Tier, bool)> {
+        let agent = self.agent();
+        let answer = self.answer(agent, action);
+        self.settle(agent, action, answer)
+    }
+
+    /// [`decide`](Self::decide) through a per-thread cache of answers keyed by this scope's
+    /// stack and by the action's strings: the fast path of `#[side_effect]`, where the same
+    /// builtins run again and again under one scope.
+    #[inline]
+    pub(crate) fn decide_cached(&self, action: &SideEffectAction) -> Result<(&str, Tier, bool)> {
+        let agent = self.agent();
+        let answer = if self.decider == 0 {
+            self.answer(agent, action)
+        } else if let Some(hit) = cache::get(self.decider, action) {
+            hit
+        } else {
+            let answer = self.answer(agent, action);
+            cache::put(self.decider, action, answer);
+            answer
+        };
+        self.settle(agent, action, answer)
+    }
+
+    /// Applies the default (act_auto, or a refusal when strict) when nothing answered.
+    #[inline]
+    fn settle<'a>(
+        &self,
+        agent: &'a str,
+        action: &SideEffectAction,
+        (tier, requires_human): (Option<Tier>, bool),
+    ) -> Result<(&'a str, Tier, bool)> {
+        match tier {
+            Some(t) => Ok((agent, t, requires_human)),
+            None if self.strict || is_process_strict() => Err(Error::StrictNoContext {
+                builtin: action.builtin.to_owned(),
+                agent: agent.to_owned(),
+            }),
+            None => Ok((agent, Tier::ActAuto, requires_human)),
+        }
+    }
+
+    /// Whether any active policy asks for trust records of act_auto calls.
+    pub(crate) fn audit_auto(&self) -> bool {
+        self.policies().any(|p| p.audit_auto)
+    }
+}
+
+/// The agent a call made with `node` innermost would be attributed to (the rule of
+/// [`Scope::agent`]), if the stack up to there names one.
+pub(super) fn attributed(node: &super::Node) -> Option<&str> {
+    let outward = || std::iter::successors(Some(node), |n| n.parent.as_deref());
+    outward()
+        .find_map(|n| match &n.layer {
+            Layer::Policy(p) => p.agent_id.as_deref(),
+            Layer::Agent(_) => None,
+        })
+        .or_else(|| outward().find_map(|n| n.layer.names()))
+}
+
+/// `list` without repeats, first occurrence kept.
+fn dedup(list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for r in list {
+        if !out.contains(r) {
+            out.push(r.clone());
+        }
+    }
+    out
+}
+
+/// Resolves agent and tier for `action` in the current task's scope.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let action = sidefx::SideEffectAction::new("exec", "process.exec", "process.exec");
+/// let ctx = sidefx::DispatchContext::new("worker").tier(sidefx::Tier::Shadow);
+/// let policy = sidefx::AutonomyPolicy::at_tier(sidefx::Tier::ActAuto);
+/// let r = sidefx::with_dispatch(ctx, sidefx::with_policy(policy, async { sidefx::resolve(&action) }))
+///     .await
+///     .unwrap();
+/// assert_eq!((r.agent.as_str(), r.tier), ("worker", sidefx::Tier::Shadow));
+/// # });
+/// ```
+pub fn resolve(action: &SideEffectAction) -> Result<Resolved> {
+    match SCOPE.try_with(|s| s.resolve(action)) {
+        Ok(r) => r,
+        Err(_) => Scope::default().resolve(action),
+    }
+}
