@@ -552,6 +552,68 @@ fn policy_check_validates_tiers_keys_and_classes_with_suggestions() {
     );
 }
 
+/// Hostile policy files (issue 9): a repeated key must not let the looser value win, and a huge
+/// line must not come back as a huge error.
+#[test]
+fn policy_check_rejects_duplicate_keys_huge_values_timeouts_and_impossible_quorums() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let dup = write(
+        "dup.json",
+        r#"{"autonomy_tier": "shadow", "autonomy_tier": "act_auto"}"#,
+    );
+    fails(
+        exec(cmd(&["policy", "check", &dup])),
+        "duplicate key `autonomy_tier`",
+    );
+    let nested = write(
+        "nested.json",
+        r#"{"agent_action_tiers": {"planner": {"fs.write": "shadow", "fs.write": "act_auto"}}}"#,
+    );
+    fails(
+        exec(cmd(&["policy", "check", &nested])),
+        "duplicate key `agent_action_tiers.planner.fs.write`",
+    );
+    let dup_toml = write("dup.toml", "tier = \"shadow\"\ntier = \"act_auto\"\n");
+    fails(
+        exec(cmd(&["policy", "check", &dup_toml])),
+        "not valid TOML at line 2",
+    );
+
+    let huge = "x".repeat(200_000);
+    for (name, text) in [
+        ("long-tier.json", format!(r#"{{"autonomy_tier": "{huge}"}}"#)),
+        (
+            "long-key.json",
+            format!(r#"{{"action_tiers": {{"{huge}": "shadow"}}}}"#),
+        ),
+        ("long.toml", format!("tier = \"{huge}\"\n")),
+    ] {
+        let run = exec(cmd(&["policy", "check", &write(name, &text)]));
+        assert!(
+            run.stderr.len() < 1000,
+            "{name}: a {} byte error",
+            run.stderr.len()
+        );
+        fails(run, "bytes)");
+    }
+
+    let timeout = write("timeout.json", r#"{"approval_timeout_ms": 18446744073709551615}"#);
+    fails(exec(cmd(&["policy", "check", &timeout])), "at most 2592000000");
+    let quorum = write(
+        "quorum.json",
+        r#"{"reviewers": ["alice", "bob"], "approval_quorum": 3}"#,
+    );
+    fails(
+        exec(cmd(&["policy", "check", &quorum])),
+        "`approval_quorum` is 3 but `reviewers` allows only 2",
+    );
+}
+
 #[test]
 fn bad_logs_and_unknown_ids_fail_with_one_line_and_create_nothing() {
     let (dir, log) = tour_log();

@@ -10,6 +10,11 @@
 //! | suggest | skipped | proposal; approval request; trust `denied` / `suggest_approval_request` |
 //! | act_with_approval | waits, then runs | approval request; trust `success` / `denied` / `timeout` |
 //! | requires_human | refused | proposal; approval request; trust `denied` / `needs_human_denied` |
+//!
+//! When the scopes leave nobody who could approve (disjoint reviewer allowlists, or a quorum
+//! above the common reviewers), suggest, act_with_approval and requires_human file no request:
+//! the call is refused at once with `SIDEFX-NO-REVIEWER` and a trust record `denied` /
+//! `no_reviewer`.
 
 use std::future::Future;
 use std::pin::Pin;
