@@ -32,6 +32,7 @@ pub mod log;
 mod policy;
 pub mod registry;
 pub mod resource;
+pub mod rules;
 mod scope;
 mod suggest;
 mod tier;

@@ -4,7 +4,9 @@
 //! "does this call require a human?". Composition across nested scopes (tighten-only) lives in
 //! [`crate::scope`]; this module answers for one policy.
 
+mod answer;
 mod json;
+pub use answer::Explanation;
 mod parse;
 mod quote;
 mod validate;
@@ -16,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::rules::Rules;
 use crate::{Result, SideEffectAction, Tier};
 
 /// An autonomy policy. Every field is optional; load one with [`AutonomyPolicy::from_json`] or
@@ -75,6 +78,13 @@ pub struct AutonomyPolicy {
     /// Record a success/failure trust record for act_auto calls too.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub audit_auto: bool,
+    /// Rules on arguments (SPEC §7a), parsed and compiled; see [`crate::rules`].
+    #[serde(skip_serializing_if = "Rules::is_empty")]
+    pub rules: Rules,
+    /// The directory relative path rules are anchored at when the dispatch context names none
+    /// (relative to the current directory; default: the current directory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<std::path::PathBuf>,
 }
 
 fn map_is_empty<K, V>(m: &FxHashMap<K, V>) -> bool {
@@ -258,6 +268,14 @@ impl AutonomyPolicy {
         for k in &self.requires_human_actions {
             keys.insert(format!("requires_human_actions[{}]", excerpt(k)), k.as_str());
         }
+        for (i, r) in self.rules.rules().iter().enumerate() {
+            if let Some(b) = &r.builtin {
+                keys.insert(format!("rules[{i}].builtin"), b.as_str());
+            }
+            if let Some(c) = &r.class {
+                keys.insert(format!("rules[{i}].class"), c.as_str());
+            }
+        }
         keys
     }
 
@@ -278,6 +296,11 @@ impl AutonomyPolicy {
         }
         for r in &self.reviewers {
             ids.insert(("reviewers".to_owned(), r.as_str()));
+        }
+        for (i, r) in self.rules.rules().iter().enumerate() {
+            if let Some(a) = &r.agent {
+                ids.insert((format!("rules[{i}].agent"), a.as_str()));
+            }
         }
         ids
     }

@@ -26,6 +26,8 @@ const FIELDS: &[&str] = &[
     "approval_quorum",
     "approval_timeout_ms",
     "audit_auto",
+    "rules",
+    "workspace",
 ];
 
 /// Collects every problem so a user fixes a file in one pass.
@@ -91,6 +93,8 @@ pub(super) fn policy(value: &Value) -> Result<AutonomyPolicy> {
                 )),
             },
             "audit_auto" => out.audit_auto = boolean(&mut p, key, v),
+            "rules" => out.rules = crate::rules::parse_rules(&mut p.0, key, v),
+            "workspace" => out.workspace = string(&mut p, key, v).map(Into::into),
             other => p.push(match closest(other, FIELDS.iter().copied()) {
                 Some(s) => format!("unknown field `{}`; did you mean `{s}`?", excerpt(other)),
                 None => format!(
@@ -109,6 +113,13 @@ pub(super) fn policy(value: &Value) -> Result<AutonomyPolicy> {
     {
         p.push(format!(
             "`approval_quorum` is {q} but `reviewers` allows only {allowed}, so no request could ever be approved; lower the quorum or add reviewers"
+        ));
+    }
+    if p.0.is_empty() {
+        p.0.extend(crate::rules::check_examples(
+            &out.rules,
+            out.autonomy_tier.or(out.tier),
+            out.workspace.as_deref(),
         ));
     }
     if p.0.is_empty() {

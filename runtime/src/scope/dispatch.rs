@@ -29,6 +29,9 @@ pub struct DispatchContext {
     pub trigger_event_id: Option<String>,
     /// The event this dispatch replays.
     pub replay_of_event_id: Option<String>,
+    /// The directory relative path rules are anchored at (wins over a policy's `"workspace"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<std::path::PathBuf>,
 }
 
 impl DispatchContext {
@@ -64,6 +67,17 @@ impl DispatchContext {
         self
     }
 
+    /// Sets the workspace relative path rules are anchored at (SPEC §7a).
+    ///
+    /// ```
+    /// let ctx = sidefx::DispatchContext::new("a").workspace("/work/session");
+    /// assert_eq!(ctx.workspace.as_deref(), Some(std::path::Path::new("/work/session")));
+    /// ```
+    pub fn workspace(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.workspace = Some(dir.into());
+        self
+    }
+
     /// The context in force when `self` is entered inside `outer`: the most restrictive tier
     /// of the two, and for every other field the inner value, else the outer one.
     pub(super) fn within(self, outer: &DispatchContext) -> DispatchContext {
@@ -78,6 +92,7 @@ impl DispatchContext {
             trace_id: inherit(self.trace_id, &outer.trace_id),
             trigger_event_id: inherit(self.trigger_event_id, &outer.trigger_event_id),
             replay_of_event_id: inherit(self.replay_of_event_id, &outer.replay_of_event_id),
+            workspace: self.workspace.or_else(|| outer.workspace.clone()),
         }
     }
 }

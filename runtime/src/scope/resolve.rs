@@ -6,6 +6,8 @@ use std::time::Duration;
 use super::{DEFAULT_AGENT, Layer, SCOPE, Scope, cache, is_process_strict};
 use crate::approval::{DEFAULT_TIMEOUT, MAX_TIMEOUT};
 use crate::policy::excerpt_list;
+use crate::resource::Resource;
+use crate::rules::{DecidedBy, RuleEnv};
 use crate::{AutonomyPolicy, Error, Result, SideEffectAction, Tier};
 
 /// Who a call is attributed to and what the scopes decided for it.
@@ -14,6 +16,7 @@ use crate::{AutonomyPolicy, Error, Result, SideEffectAction, Tier};
 /// let action = sidefx::SideEffectAction::new("exec", "process.exec", "process.exec");
 /// let r = sidefx::Scope::default().resolve(&action).unwrap();
 /// assert_eq!((r.agent.as_str(), r.tier, r.requires_human), ("runtime", sidefx::Tier::ActAuto, false));
+/// assert_eq!(r.decided_by, sidefx::rules::DecidedBy::Default);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
@@ -24,6 +27,9 @@ pub struct Resolved {
     pub tier: Tier,
     /// Whether any active policy requires a human for the call.
     pub requires_human: bool,
+    /// What decided: the rule or row of the policy whose answer stood, the dispatch tier, or
+    /// the default.
+    pub decided_by: DecidedBy,
 }
 
 /// How approval requests are shaped in a scope: every scope's settings combined tighten-only.
@@ -60,12 +66,70 @@ impl Scope {
     /// assert_eq!(sidefx::Scope::capture().resolve(&action).unwrap().tier, sidefx::Tier::ActAuto);
     /// ```
     pub fn resolve(&self, action: &SideEffectAction) -> Result<Resolved> {
-        let (agent, tier, requires_human) = self.decide(action)?;
+        self.resolve_call(action, &[])
+    }
+
+    /// Resolves identity and tier for one call of `action` touching `resources`: each policy
+    /// answers with its rules and rows ([`AutonomyPolicy::answer`]), and the most restrictive
+    /// answer (with the dispatch tiers) stands, with what decided it.
+    ///
+    /// ```
+    /// use sidefx::resource::{Resource, ResourceKind, ResourceValue};
+    /// use sidefx::{AutonomyPolicy, DispatchContext, SideEffectAction, Tier};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let p = AutonomyPolicy::from_json(r#"{"autonomy_tier": "suggest",
+    ///     "rules": [{"path": "src/**", "tier": "act_auto"}]}"#).unwrap();
+    /// let write = SideEffectAction::new("write_file", "fs.write", "workspace.write_text");
+    /// let path = [Resource::new(ResourceKind::Path, "path", ResourceValue::Path("src/a.rs".into()))];
+    /// let ctx = DispatchContext::new("planner").workspace("/nonexistent/ws");
+    /// let r = sidefx::with_dispatch(ctx, sidefx::with_policy(p, async {
+    ///     sidefx::Scope::capture().resolve_call(&write, &path)
+    /// })).await.unwrap();
+    /// assert_eq!(r.tier, Tier::ActAuto);
+    /// assert!(r.decided_by.to_string().starts_with("rules[0]"));
+    /// # });
+    /// ```
+    pub fn resolve_call(&self, action: &SideEffectAction, resources: &[Resource]) -> Result<Resolved> {
+        let (agent, tier, requires_human, decided_by) = self.decide_call(action, resources)?;
         Ok(Resolved {
             agent: agent.to_owned(),
             tier,
             requires_human,
+            decided_by,
         })
+    }
+
+    /// [`resolve_call`](Self::resolve_call) with the agent borrowed. Never cached: with rules,
+    /// the answer depends on the call's resources.
+    pub(crate) fn decide_call(
+        &self,
+        action: &SideEffectAction,
+        resources: &[Resource],
+    ) -> Result<(&str, Tier, bool, DecidedBy)> {
+        let agent = self.agent();
+        let (tier, requires_human, decided_by) = self.answer_call(agent, action, resources, true);
+        let (agent, tier, requires_human) = self.settle(agent, action, (tier, requires_human))?;
+        Ok((agent, tier, requires_human, decided_by))
+    }
+
+    /// Whether any active policy has rules on arguments: then answers depend on the call's
+    /// resources and must not come from the per-action decision cache.
+    ///
+    /// ```
+    /// assert!(!sidefx::Scope::capture().has_rules());
+    /// ```
+    pub fn has_rules(&self) -> bool {
+        self.policies().any(|p| !p.rules.is_empty())
+    }
+
+    /// The environment rules resolve paths in: the dispatch context's workspace, the current
+    /// and home directories (it reads the process's current directory).
+    fn rule_env(&self) -> RuleEnv {
+        let env = RuleEnv::new();
+        match self.dispatch.as_ref().and_then(|d| d.workspace.clone()) {
+            Some(ws) => env.workspace(ws),
+            None => env,
+        }
     }
 
     /// The approval settings every scope's policy calls for, combined tighten-only: reviewer
@@ -150,16 +214,52 @@ impl Scope {
     }
 
     /// What the stack answers for `action`: the most restrictive tier (if any answers) and
-    /// whether a human is required. Each policy answers for `agent`, for the agent in force
-    /// where it was entered and for every agent named inside it (the module docs' rule).
+    /// whether a human is required (see [`answer_call`](Self::answer_call)).
     fn answer(&self, agent: &str, action: &SideEffectAction) -> (Option<Tier>, bool) {
+        let (tier, human, _) = self.answer_call(agent, action, &[], false);
+        (tier, human)
+    }
+
+    /// What the stack answers for one call: the most restrictive tier (if any answers), whether
+    /// a human is required and (with `reasons`) what decided. Each policy answers — rules on
+    /// the call's resources included — for `agent`, for the agent in force where it was
+    /// entered and for every agent named inside it (the module docs' rule).
+    fn answer_call(
+        &self,
+        agent: &str,
+        action: &SideEffectAction,
+        resources: &[Resource],
+        reasons: bool,
+    ) -> (Option<Tier>, bool, DecidedBy) {
         let mut tier: Option<Tier> = self.dispatch.as_ref().and_then(|d| d.tier);
-        let mut requires_human = false;
+        let mut decided = if tier.is_some() {
+            DecidedBy::Dispatch
+        } else {
+            DecidedBy::Default
+        };
+        let mut human: Option<DecidedBy> = None;
+        let mut env: Option<RuleEnv> = None;
         let mut ask = |p: &AutonomyPolicy, who: &str| {
-            if let Some(t) = p.tier_for(who, action) {
-                tier = Some(tier.map_or(t, |cur| cur.min(t)));
+            let (t, h, by) = if p.rules.is_empty() && !reasons {
+                (
+                    p.tier_for(who, action),
+                    p.requires_human_for(who, action),
+                    DecidedBy::Default,
+                )
+            } else {
+                let env = env.get_or_insert_with(|| self.rule_env());
+                let a = p.answer(who, action, resources, env);
+                (a.tier, a.requires_human, a.decided_by)
+            };
+            if h && human.is_none() {
+                human = Some(by.clone());
             }
-            requires_human |= p.requires_human_for(who, action);
+            if let Some(t) = t
+                && tier.is_none_or(|cur| t < cur || (t == cur && decided == DecidedBy::Dispatch))
+            {
+                tier = Some(t);
+                decided = by;
+            }
         };
         let nodes = self.nodes();
         for (depth, node) in nodes.clone().enumerate() {
@@ -174,7 +274,8 @@ impl Scope {
                 ask(p, who);
             }
         }
-        (tier, requires_human)
+        let requires_human = human.is_some();
+        (tier, requires_human, human.unwrap_or(decided))
     }
 
     /// The allocation-free core of [`resolve`](Self::resolve): the agent is borrowed.
