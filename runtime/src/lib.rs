@@ -5,6 +5,22 @@
 //! (`suggest`), or is only **recorded** (`shadow`), and leaves a hash-chained audit trail of
 //! every decision in an event log.
 //!
+//! ## A guide in five steps
+//!
+//! 1. **Annotate** each builtin with [`#[side_effect(class = "..")]`](side_effect): the macro
+//!    registers it in the link-time [`registry`] and wraps its body with enforcement. Runtimes that
+//!    dispatch by name call [`enforce`] instead.
+//! 2. **Write a policy** ([`AutonomyPolicy`], JSON or TOML) and check it with
+//!    `sidefx policy check`: tiers per agent and per action, who must approve, who needs a human.
+//! 3. **Open scopes** around the work: [`with_event_log`] (a [`log::SqliteEventLog`] from
+//!    [`log::open_default`], or [`log::MemoryEventLog`] in tests), [`with_policy`] and a
+//!    [`DispatchContext`] per agent turn with [`with_dispatch`]. Scopes only ever tighten.
+//! 4. **Answer approvals**: in another terminal with `sidefx approvals approve ID`, in process
+//!    with [`approval::requests`] / [`approval::request_for_trace`] and [`approval::respond`], or
+//!    from an editor through the [`acp`] bridge.
+//! 5. **Audit**: [`trust::verify_chain`] (or `sidefx trust verify`) proves the hash chain of
+//!    every decision; [`trust::query`] filters it.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use sidefx::{registry, AutonomyPolicy, Decision, Tier};
@@ -21,6 +37,12 @@
 //! assert!(sidefx::trust::verify_chain(log.as_ref()).await.unwrap().is_valid());
 //! # });
 //! ```
+//!
+//! The rest of this page is the README's model section, included from the README itself: what
+//! each tier does, how a policy answers, and how tiers, identities and approval settings
+//! (reviewers, quorum, timeout) combine across nested scopes.
+//!
+#![doc = include_str!(concat!(env!("OUT_DIR"), "/model.md"))]
 
 pub mod acp;
 mod action;
@@ -65,3 +87,29 @@ pub struct ReadmeDoctests;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+#[cfg(test)]
+mod guide_tests {
+    /// The crate-root guide carries the README's model section, including how approval settings
+    /// combine across scopes; an empty or misplaced extraction would silently shrink the docs.
+    #[test]
+    fn the_crate_docs_include_the_readme_model_section() {
+        let section = include_str!(concat!(env!("OUT_DIR"), "/model.md"));
+        let readme = include_str!("../../README.md");
+        assert!(
+            section.starts_with("## The model\n"),
+            "section starts at its heading: {section:.80}"
+        );
+        assert!(
+            readme.contains(section),
+            "the section is the README's own text, verbatim"
+        );
+        for needle in ["most restrictive", "intersect", "quorum", "SIDEFX-NO-REVIEWER"] {
+            assert!(section.contains(needle), "the model section explains `{needle}`");
+        }
+        assert!(
+            !section[1..].contains("\n## "),
+            "the section stops before the next heading"
+        );
+    }
+}
