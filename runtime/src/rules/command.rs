@@ -207,6 +207,42 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Quoted words survive the quote-aware splitter whatever they contain (separators,
+        /// quotes, `#`, newlines): segments come back exactly as written.
+        #[test]
+        fn quoted_words_round_trip_through_the_splitter(
+            segments in proptest::collection::vec(
+                ("[a-z]{1,6}", proptest::collection::vec("[ -~\n]{0,8}", 0..4)),
+                1..4,
+            ),
+            sep in proptest::sample::select(vec![" && ", " || ", "; ", " | ", " & ", "\n", " |& "]),
+        ) {
+            let line = segments
+                .iter()
+                .map(|(prog, args)| {
+                    let mut words = vec![prog.clone()];
+                    words.extend(args.iter().map(|a| format!("'{}'", a.replace('\'', r"'\''"))));
+                    words.join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join(sep);
+            let want: Vec<Segment> = segments
+                .iter()
+                .map(|(prog, args)| {
+                    let mut words = vec![prog.clone()];
+                    words.extend(args.iter().cloned());
+                    if WRAPPERS.contains(&prog.as_str()) { Segment::Opaque(Vec::new()) } else { Segment::Plain(words) }
+                })
+                .collect();
+            let got: Vec<Segment> = line_segments(&line)
+                .into_iter()
+                .map(|s| match s { Segment::Opaque(_) => Segment::Opaque(Vec::new()), p => p })
+                .collect();
+            proptest::prop_assert_eq!(got, want, "{:?}", line);
+        }
+    }
+
     #[test]
     fn stricter_sees_through_wrappers_and_paths() {
         let p = prefix(&[&["rm"]]);
