@@ -10,6 +10,8 @@
 //! sidefx trust verify                          exit 1 if the hash chain is broken
 //! sidefx trust export                          every trust record, one JSON object a line
 //! sidefx policy check FILE [--builtin NAME=CLASS]... [--manifest CARGO_TOML]...
+//! sidefx policy explain FILE --agent A --builtin B [--class C] [--path P]... [--command LINE]
+//!                      [--url U]... [--workspace DIR]     the decision for a hypothetical call
 //! ```
 //!
 //! Every command takes `--log PATH` (else `$SIDEFX_LOG`, else `.sidefx/events.db` in the

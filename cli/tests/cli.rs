@@ -15,6 +15,8 @@ use sidefx::log::{EventLog, SqliteEventLog};
 use tempfile::TempDir;
 
 // Submodules live under tests/cli/ so that cargo does not build each as its own test binary.
+#[path = "cli/explain.rs"]
+mod explain;
 #[path = "cli/hostile.rs"]
 mod hostile;
 

@@ -1,4 +1,5 @@
-//! `sidefx policy check`: validate a policy file against the known builtins and classes.
+//! `sidefx policy check`: validate a policy file against the known builtins and classes (its
+//! rules' `match` / `not_match` examples are checked as it loads); `sidefx policy explain`.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,9 @@ pub enum PolicyCmd {
         #[arg(long = "manifest", value_name = "CARGO_TOML")]
         manifests: Vec<PathBuf>,
     },
+    /// Explain the decision for a hypothetical call: tier, whether a human is required, what
+    /// decided and every rule that matched.
+    Explain(super::explain::ExplainArgs),
 }
 
 /// Runs a `policy` subcommand.
@@ -35,6 +39,7 @@ pub fn run(cmd: PolicyCmd, json: bool) -> Res {
             builtins,
             manifests,
         } => check(&file, &builtins, &manifests, json),
+        PolicyCmd::Explain(args) => super::explain::run(args, json),
     }
 }
 

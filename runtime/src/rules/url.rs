@@ -96,10 +96,15 @@ pub(crate) fn fact(text: &str) -> UrlFact {
     let encoded_tricks =
         ["%2f", "%5c", "%2e", "%25"].iter().any(|t| lower.contains(t)) || path.contains('\\');
     let decoded = percent_decode(&path);
+    // Shown normalised like the origin: without the host's trailing dot.
+    let mut shown = url.clone();
+    if let Some(host) = url.host_str().and_then(|h| h.strip_suffix('.')) {
+        let _ = shown.set_host(Some(host));
+    }
     UrlFact::Parsed {
         origin: origin(&url),
         may_loosen: url.username().is_empty() && url.password().is_none() && !encoded_tricks,
-        shown: url.to_string(),
+        shown: shown.to_string(),
         decoded,
         path,
     }
