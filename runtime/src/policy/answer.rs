@@ -2,8 +2,8 @@
 //! with what decided.
 
 use super::AutonomyPolicy;
-use crate::resource::Resource;
-use crate::rules::{CallFacts, DecidedBy, Effect, PolicyAnswer, RuleEnv};
+use crate::resource::{Resource, ResourceKind};
+use crate::rules::{Anchors, CallFacts, DecidedBy, Effect, PolicyAnswer, RuleEnv};
 use crate::{SideEffectAction, Tier};
 
 /// A policy's answer with every rule that matched: what `sidefx policy explain` prints.
@@ -139,7 +139,13 @@ impl AutonomyPolicy {
         let (matched, facts) = if self.rules.is_empty() && !explain {
             (Vec::new(), CallFacts::default())
         } else {
-            let facts = CallFacts::gather(resources, &env.anchors(self.workspace.as_deref()));
+            // Anchors cost real-path system calls: only paths need them.
+            let anchors = if resources.iter().any(|r| r.kind == ResourceKind::Path) {
+                env.anchors(self.workspace.as_deref())
+            } else {
+                Anchors::none()
+            };
+            let facts = CallFacts::gather(resources, &anchors);
             (self.rules.matching(agent, action, &facts, rows_tier), facts)
         };
         let rule = |i: usize| DecidedBy::Rule {

@@ -118,6 +118,15 @@ pub struct Anchors {
 }
 
 impl Anchors {
+    /// No anchors: for calls without path arguments (a relative path would be unreadable).
+    pub(crate) fn none() -> Anchors {
+        Anchors {
+            workspace: None,
+            home: None,
+            lexical_only: true,
+        }
+    }
+
     /// Anchors that never touch the file system: real paths are the lexical ones.
     pub(crate) fn lexical_only(workspace: &Path, home: &Path) -> Anchors {
         let root = |p: &Path| {

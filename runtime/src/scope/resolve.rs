@@ -247,7 +247,17 @@ impl Scope {
                     DecidedBy::Default,
                 )
             } else {
-                let env = env.get_or_insert_with(|| self.rule_env());
+                // Only path arguments need the directories (reading them costs system calls).
+                let env = env.get_or_insert_with(|| {
+                    if resources
+                        .iter()
+                        .any(|r| r.kind == crate::resource::ResourceKind::Path)
+                    {
+                        self.rule_env()
+                    } else {
+                        RuleEnv::default()
+                    }
+                });
                 let a = p.answer(who, action, resources, env);
                 (a.tier, a.requires_human, a.decided_by)
             };
