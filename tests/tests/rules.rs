@@ -523,3 +523,38 @@ fn a_path_that_does_not_exist_yet_is_matched_lexically_and_really() {
         (path(Path::new("src/new/../../secrets/x")), SHADOW),
     ]);
 }
+
+#[test]
+fn scopes_anchor_paths_at_the_dispatch_workspace_and_only_tighten() {
+    let f = fs();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let outer = AutonomyPolicy::at_tier(Tier::ActAuto);
+    let (ws, policy) = (f.ws.clone(), f.policy());
+    let (lib, out) = (path("src/lib.rs"), path("src/out/x"));
+    let resolved = rt.block_on(sidefx::with_dispatch(
+        sidefx::DispatchContext::new("planner").workspace(&ws),
+        // An inner context without a workspace keeps the outer one.
+        sidefx::with_dispatch(
+            sidefx::DispatchContext::default().trace("t"),
+            sidefx::with_policy(
+                outer,
+                sidefx::with_policy(policy, async {
+                    let scope = sidefx::Scope::capture();
+                    assert!(scope.has_rules());
+                    (
+                        scope.resolve_call(&WRITE, &[lib]).unwrap(),
+                        scope.resolve_call(&WRITE, &[out]).unwrap(),
+                    )
+                }),
+            ),
+        ),
+    ));
+    assert_eq!(resolved.0.tier, Tier::ActAuto);
+    assert!(
+        resolved.0.decided_by.to_string().starts_with("rules[0] "),
+        "{}",
+        resolved.0.decided_by
+    );
+    assert_eq!(resolved.1.tier, Tier::ActWithApproval);
+    assert_eq!(resolved.1.decided_by.to_string(), "autonomy_tier");
+}
