@@ -9,6 +9,8 @@ use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, FnArg, Ident, Pat, Signature, Stmt, Token, Type, Visibility};
 
+use crate::boxed::{self, Boxed};
+
 /// An annotated function.
 pub(crate) struct InputFn {
     pub attrs: Vec<Attribute>,
@@ -17,6 +19,8 @@ pub(crate) struct InputFn {
     pub sig: Signature,
     /// `None` for a declaration without a body (`fn f();` in a trait).
     pub body: Option<Body>,
+    /// Set when `#[async_trait]` already rewrote the method into a boxed future.
+    pub boxed: Option<Boxed>,
 }
 
 /// A function body: inner attributes, then statements.
@@ -58,12 +62,14 @@ impl Parse for InputFn {
                 stmts,
             })
         };
+        let boxed = body.as_ref().and_then(|b| boxed::detect(&sig, &b.stmts));
         Ok(InputFn {
             attrs,
             vis,
             defaultness,
             sig,
             body,
+            boxed,
         })
     }
 }

@@ -5,7 +5,8 @@
 //! ```text
 //! async fn f(args..) -> R {
 //!     static <registry entry in BUILTINS>;
-//!     let (refuse, is_ok) = result_fns();          // R: Result<_, E>, E: From<sidefx::Error>
+//!     let (wrap, is_ok) = <R as SideEffectResult>::result_fns();    // R: Result<_, E>
+//!     let refuse = |e| wrap(RefusalError::from_refusal(e));          // E: From<sidefx::Error>
 //!     let permit = match gate(&ACTION) {           // sync, allocation-free when act_auto
 //!         Open(p) => p,
 //!         Check(c) => match decide(c, Args::new(..).arg("x", &x)..finish()).await {
@@ -31,6 +32,7 @@ use syn::{Ident, LitStr, Type};
 
 use crate::ast::{self, InputFn};
 use crate::classes::EXTRA_MANIFEST_ENV;
+use crate::std_error;
 use crate::valid::{Plan, Recorded};
 
 pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
@@ -43,7 +45,8 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
     let private_at_ret = private_path(&plan.krate, ret_span);
 
     let local = |name: &str| Ident::new(name, Span::mixed_site());
-    let (refuse, is_ok, permit, check, args, result, error) = (
+    let (wrap, refuse, is_ok, permit, check, args, result, error) = (
+        local("__sidefx_wrap"),
         local("__sidefx_refuse"),
         local("__sidefx_is_ok"),
         local("__sidefx_permit"),
@@ -62,9 +65,12 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
             let mut value = (*ident).clone();
             value.set_span(at);
             let key = LitStr::new(&ast::key(ident), at);
+            // A trait call, not a bound on `arg`: the error names `RecordArg` and nothing of
+            // `__private`.
+            let private = private_path(&plan.krate, at);
             match contains_impl_trait(ty) {
-                false => quote_spanned!(at=> .arg::<#ty>(#key, &#value)),
-                true => quote_spanned!(at=> .arg(#key, &#value)),
+                false => quote_spanned!(at=> .arg(#key, <#ty as #private::RecordArg>::record(&#value))),
+                true => quote_spanned!(at=> .arg(#key, #private::RecordArg::record(&#value))),
             }
         }
         Recorded::Redacted { ident } => {
@@ -74,19 +80,29 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
     });
     let name = &plan.name;
     let fake_return = fake_return(ret);
-    // The return type's one check, on the return type as written (a turbofish of the user's
-    // tokens), so "not a `Result`" and "no `From<sidefx::Error>`" point at it.
+    // The return type's two checks, each one trait call on the return type as written, so
+    // "not a `Result`" and "no `From<sidefx::Error>`" point at it, once each, and no note
+    // points into sidefx (a bound on a helper function would).
     let result_fns = match contains_impl_trait(ret) {
-        false => quote_spanned!(ret_span=> #private_at_ret::result_fns::<#ret>()),
-        true => quote_spanned!(ret_span=> #private_at_ret::result_fns()),
+        false => quote_spanned!(ret_span=> <#ret as #private_at_ret::SideEffectResult>::result_fns()),
+        true => quote_spanned!(ret_span=> #private_at_ret::SideEffectResult::result_fns()),
     };
+    let refusal = match std_error::has_std_error(ret) {
+        true => quote!(#private_at_ret::ForeignRefusalError::from_refusal),
+        false => quote!(#private_at_ret::RefusalError::from_refusal),
+    };
+    // rustc reports an unmet bound of this call at the call, from its first token to its last:
+    // spanned from the return type's first token to its last, the report underlines the
+    // whole return type as written.
+    let refusal = spanning(quote!(#refusal(#error)), ret);
     let brace = plan.body.brace;
     let mut body = TokenStream::new();
     brace.surround(&mut body, |out| {
         out.extend(quote! {
             #(#inner_attrs)*
             #registration
-            let (#refuse, #is_ok) = #result_fns;
+            let (#wrap, #is_ok) = #result_fns;
+            let #refuse = move |#error| #wrap(#refusal);
             let #permit = match #private::gate(&__SIDEFX_ACTION) {
                 #private::Gate::Open(#permit) => #permit,
                 #private::Gate::Check(#check) => {
@@ -102,7 +118,23 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
             #result
         });
     });
-    quote!(#head #body)
+    match &func.boxed {
+        None => quote!(#head #body),
+        // Already rewritten by `#[async_trait]`: the checked body goes back into the same
+        // `Box::pin(async move { .. })`, inside the function's own braces.
+        Some(boxed) => {
+            let pin = &boxed.pin;
+            let outer = func.body.as_ref().map(|b| (b.brace, &b.inner_attrs));
+            let mut wrapped = TokenStream::new();
+            match outer {
+                Some((brace, attrs)) => brace.surround(&mut wrapped, |out| {
+                    out.extend(quote!(#(#attrs)* #pin(async move #body)));
+                }),
+                None => wrapped.extend(quote!({ #pin(async move #body) })),
+            }
+            quote!(#head #wrapped)
+        }
+    }
 }
 
 /// The registry entry and the action, as items inside the function body (so methods get them
@@ -182,6 +214,23 @@ fn contains_impl_trait(ty: &Type) -> bool {
     let mut f = Finder(false);
     f.visit_type(ty);
     f.0
+}
+
+/// `tokens` re-spanned so that rustc sees them covering `ty`: the last token tree (the call's
+/// parentheses) at `ty`'s last token, every other at `ty`'s first (stable proc macros cannot
+/// join spans).
+fn spanning(tokens: TokenStream, ty: &Type) -> TokenStream {
+    let ty_tokens: Vec<TokenTree> = ty.to_token_stream().into_iter().collect();
+    let (Some(first), Some(last)) = (ty_tokens.first(), ty_tokens.last()) else {
+        return tokens;
+    };
+    let (first, last) = (first.span(), last.span());
+    let mut out: Vec<TokenTree> = tokens.into_iter().collect();
+    let n = out.len();
+    for (i, tt) in out.iter_mut().enumerate() {
+        tt.set_span(Span::call_site().located_at(if i + 1 == n { last } else { first }));
+    }
+    out.into_iter().collect()
 }
 
 /// `<krate>::__private`, every token located at `at` (call-site hygiene, so the path resolves

@@ -11,9 +11,11 @@ use proc_macro2::TokenStream;
 
 mod ast;
 mod attr;
+mod boxed;
 mod classes;
 mod errors;
 mod expand;
+mod std_error;
 mod valid;
 
 /// Puts the active autonomy tier around an `async fn` builtin and registers it.
@@ -90,13 +92,21 @@ mod valid;
 /// # The function
 ///
 /// Free functions, inherent methods and trait-impl methods, with generics, where clauses,
-/// `impl Trait` arguments and any `self` receiver; the signature is kept token for token. It
-/// must be an `async fn` (the call may wait for an approval) returning `Result<T, E>` with
+/// `impl Trait` arguments and any `self` receiver; the signature is kept token for token.
+/// Methods of an `#[async_trait]` impl (and default methods of an `#[async_trait]` trait) work
+/// too: put `#[async_trait]` (re-exported as `sidefx::async_trait`) on the `impl` block and
+/// `#[side_effect]` on the method; `#[async_trait]` boxes the future first, and the attribute
+/// wraps the boxed `async move` block.
+///
+/// It must be an `async fn` (the call may wait for an approval) returning `Result<T, E>` with
 /// `E: From<sidefx::Error>`: a refused call returns `Err(E::from(error))` without running the
 /// body (`error.is_skipped()` for shadow and suggest, `SIDEFX-APPROVAL-DENIED`,
-/// `SIDEFX-NEEDS-HUMAN`, ...). Every recorded argument must implement `serde::Serialize`; one
-/// that fails to serialize refuses the call (fail closed). Recording happens only when the
-/// scope needs a record: an act_auto call with nothing to audit allocates nothing.
+/// `SIDEFX-NEEDS-HUMAN`, ...). Another crate's error type (`std::io::Error`, `String`) cannot
+/// get that `From` in your crate (E0117): return your own error type that wraps both
+/// (`sidefx::signature` shows the two lines). Every recorded argument must implement
+/// `serde::Serialize`; one that fails to serialize refuses the call (fail closed). Recording
+/// happens only when the scope needs a record: an act_auto call with nothing to audit
+/// allocates nothing.
 ///
 /// What each tier does is `sidefx`'s enforcement table: act_auto runs the body; shadow and
 /// suggest record a proposal (suggest also files a non-blocking approval request) and skip it;
@@ -142,11 +152,35 @@ fn side_effect_impl(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// What to emit when the input is wrong: every error, plus the function exactly as written, so
-/// its callers still compile and the user sees only the real mistakes.
+/// its callers still compile and the user sees only the real mistakes. A misplaced
+/// `#[async_trait]` (already reported) is left out: it would fail on a method and drop it.
 fn fallback(errors: &errors::Errors, item: TokenStream) -> TokenStream {
     let mut out = errors.to_compile_errors();
-    out.extend(item);
+    out.extend(without_async_trait(item));
     out
+}
+
+/// `item` without its leading `#[async_trait]`/`#[async_trait(..)]`/`#[x::async_trait]`
+/// attributes.
+fn without_async_trait(item: TokenStream) -> TokenStream {
+    use proc_macro2::{Delimiter, TokenTree};
+    let tokens: Vec<TokenTree> = item.into_iter().collect();
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        if let (TokenTree::Punct(p), Some(TokenTree::Group(g))) = (&tokens[i], tokens.get(i + 1))
+            && p.as_char() == '#'
+            && g.delimiter() == Delimiter::Bracket
+            && syn::parse2::<syn::Meta>(g.stream())
+                .is_ok_and(|m| m.path().segments.last().is_some_and(|s| s.ident == "async_trait"))
+        {
+            i += 2;
+            continue;
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
+    out.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -172,7 +206,12 @@ mod tests {
         assert!(out.contains("distributed_slice"), "{out}");
         assert!(out.contains(":: sidefx :: __private :: gate"), "{out}");
         assert!(out.contains(". redacted (\"text\")"), "{out}");
-        assert!(out.contains(". arg :: < & str > (\"path\" , & path)"), "{out}");
+        assert!(
+            out.contains(
+                ". arg (\"path\" , < & str as :: sidefx :: __private :: RecordArg > :: record (& path))"
+            ),
+            "{out}"
+        );
         assert!(!out.contains("compile_error"), "{out}");
     }
 

@@ -39,7 +39,13 @@ pub(crate) enum Recorded<'a> {
 /// Checks `args` against `func`. Returns `None` when there is any error (all in `errors`).
 pub(crate) fn check<'a>(args: &'a Args, func: &'a InputFn, errors: &mut Errors) -> Option<Plan<'a>> {
     let sig = &func.sig;
-    if sig.asyncness.is_none() {
+    if let Some(attr) = func.attrs.iter().find(|a| is_async_trait(a)) {
+        errors.push(syn::Error::new_spanned(
+            attr,
+            "`#[async_trait]` goes on the `impl` block (or the trait), not on the method: write `#[async_trait] impl Trait for Type { #[side_effect(..)] async fn .. }`",
+        ));
+    }
+    if sig.asyncness.is_none() && func.boxed.is_none() {
         errors.push(syn::Error::new(
             sig.fn_token.span,
             "the `async` keyword is missing from the function declaration: `#[side_effect]` runs the call inside asynchronous enforcement (it may wait for an approval), so write `async fn`",
@@ -52,6 +58,7 @@ pub(crate) fn check<'a>(args: &'a Args, func: &'a InputFn, errors: &mut Errors) 
         ));
     }
     let ret = match &sig.output {
+        _ if func.boxed.is_some() => func.boxed.as_ref().map(|b| &b.output),
         ReturnType::Type(_, ty) => Some(&**ty),
         ReturnType::Default => {
             errors.push(syn::Error::new(
@@ -81,7 +88,11 @@ pub(crate) fn check<'a>(args: &'a Args, func: &'a InputFn, errors: &mut Errors) 
     if !errors.is_empty() {
         return None;
     }
-    let (class, found, ret, body) = (class?, found?, ret?, func.body.as_ref()?);
+    let body = match &func.boxed {
+        Some(boxed) => &boxed.body,
+        None => func.body.as_ref()?,
+    };
+    let (class, found, ret) = (class?, found?, ret?);
     let krate = match &args.krate {
         Some(path) => quote!(#path),
         None => quote!(::sidefx),
@@ -102,6 +113,15 @@ pub(crate) fn check<'a>(args: &'a Args, func: &'a InputFn, errors: &mut Errors) 
         ret,
         body,
     })
+}
+
+/// `#[async_trait]`, `#[async_trait::async_trait]`, `#[sidefx::async_trait]`, with or without
+/// arguments.
+fn is_async_trait(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "async_trait")
 }
 
 fn check_class(args: &Args, errors: &mut Errors) -> (Option<String>, Option<Found>) {

@@ -56,6 +56,7 @@ pub mod registry;
 pub mod resource;
 pub mod rules;
 mod scope;
+pub mod signature;
 mod suggest;
 mod tier;
 pub mod trust;

@@ -3,10 +3,9 @@
 //! (`::sidefx::__private::..`, or the path given with `crate = ".."`), so users need no
 //! dependency on `linkme` or `serde_json` of their own.
 //!
-//! The traits carry `#[diagnostic::on_unimplemented]` so that a wrong return type or an argument
-//! that cannot be recorded is reported in one line that names the fix. Each bound is used in
-//! exactly one place of the generated code, spanned on the offending token, so rustc reports it
-//! once.
+//! The signature checks are the public traits of [`crate::signature`] (so a compile error names
+//! a documented trait, not this module). Generated code uses each through one trait call,
+//! spanned on the offending token, so rustc reports a mistake once and without pointing here.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,80 +14,10 @@ use serde_json::{Map, Value};
 
 pub use crate::enforce::{Check, Gate, Permit, gate};
 pub use crate::registry::{BUILTINS, BuiltinInfo};
+pub use crate::signature::{ForeignRefusalError, RecordArg, RefusalError, SideEffectResult};
 pub use crate::{Error, SideEffectAction};
 pub use linkme;
 pub use serde_json;
-
-/// What an annotated builtin may return: a `Result`. Its error type is checked separately by
-/// [`FromSidefxError`] so each mistake gets its own message.
-#[diagnostic::on_unimplemented(
-    message = "a `#[side_effect]` function must return `Result<T, E>`, not `{Self}`",
-    label = "not a `Result`",
-    note = "a refused call returns `Err(E::from(sidefx::Error))`, so the return type must be `Result<T, E>` with `E: From<sidefx::Error>`; for example `Result<(), MyError>`"
-)]
-pub trait SideEffectReturn: Sized {
-    /// The error type, which must convert from [`Error`].
-    type Err;
-    /// Wraps an error.
-    fn from_err(err: Self::Err) -> Self;
-    /// Whether the call succeeded (for the audit record).
-    fn succeeded(&self) -> bool;
-}
-
-impl<T, E> SideEffectReturn for Result<T, E> {
-    type Err = E;
-    fn from_err(err: E) -> Self {
-        Err(err)
-    }
-    fn succeeded(&self) -> bool {
-        self.is_ok()
-    }
-}
-
-/// An error type that can carry a refusal: `E: From<sidefx::Error>`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot carry a sidefx refusal: it does not implement `From<sidefx::Error>`",
-    label = "the error type of this `Result` must implement `From<sidefx::Error>`",
-    note = "a skipped or refused call returns `Err(E::from(sidefx::Error))`; add `impl From<sidefx::Error> for {Self}` (or a `#[from] sidefx::Error` variant with thiserror)"
-)]
-pub trait FromSidefxError: Sized {
-    /// Converts the refusal.
-    fn from_sidefx(err: Error) -> Self;
-}
-
-impl<E: From<Error>> FromSidefxError for E {
-    fn from_sidefx(err: Error) -> Self {
-        E::from(err)
-    }
-}
-
-/// The two things generated code needs from the return type `R`: how to turn a refusal into an
-/// `R`, and whether an `R` is a success. One call, so the bounds are checked once.
-#[allow(clippy::type_complexity)]
-pub fn result_fns<R>() -> (fn(Error) -> R, fn(&R) -> bool)
-where
-    R: SideEffectReturn,
-    R::Err: FromSidefxError,
-{
-    (|err| R::from_err(R::Err::from_sidefx(err)), R::succeeded)
-}
-
-/// An argument that can be recorded as JSON in proposals, approval requests and trust records.
-#[diagnostic::on_unimplemented(
-    message = "argument of type `{Self}` cannot be recorded: it does not implement `serde::Serialize`",
-    label = "not `Serialize`",
-    note = "`#[side_effect]` records arguments as JSON; derive or implement `serde::Serialize` for it, leave it out with `skip(name)`, or record only a mask with `redact(name)`"
-)]
-pub trait RecordArg {
-    /// The argument as JSON.
-    fn record(&self) -> Result<Value, serde_json::Error>;
-}
-
-impl<T: serde::Serialize + ?Sized> RecordArg for T {
-    fn record(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(self)
-    }
-}
 
 /// What a redacted argument is recorded as.
 pub const REDACTED: &str = "[redacted]";
@@ -111,10 +40,10 @@ impl Args {
         }
     }
 
-    /// Records `value` under `name`.
-    pub fn arg<T: RecordArg + ?Sized>(mut self, name: &'static str, value: &T) -> Self {
+    /// Records `value`, the result of [`RecordArg::record`], under `name`.
+    pub fn arg(mut self, name: &'static str, value: Result<Value, serde_json::Error>) -> Self {
         if self.error.is_none() {
-            match value.record() {
+            match value {
                 Ok(v) => {
                     self.map.insert(name.to_owned(), v);
                 }

@@ -5,6 +5,10 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
+// Submodules live under tests/side_effect/ so that cargo does not build each as its own binary.
+#[path = "side_effect/async_trait_methods.rs"]
+mod async_trait_methods;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
