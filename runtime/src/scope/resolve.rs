@@ -154,11 +154,9 @@ impl Scope {
             builtin: action.builtin.to_owned(),
             reason,
         };
-        // Outermost first, so the message names the lists in the order they were entered.
-        let mut policies: Vec<&AutonomyPolicy> = self.policies().collect();
-        policies.reverse();
+        // Innermost first: no allocation unless some scope has an allowlist.
         let mut allowed: Option<Vec<String>> = None;
-        for p in policies.iter().filter(|p| !p.reviewers.is_empty()) {
+        for p in self.policies().filter(|p| !p.reviewers.is_empty()) {
             let next: Vec<String> = match &allowed {
                 None => dedup(&p.reviewers),
                 Some(so_far) => so_far
@@ -170,8 +168,8 @@ impl Scope {
             if next.is_empty() {
                 return Err(refuse(format!(
                     "the reviewer allowlists of nested scopes have nobody in common (outer {}, inner {}), so nobody could approve; give the scopes a common reviewer",
+                    excerpt_list(&p.reviewers),
                     excerpt_list(allowed.as_deref().unwrap_or_default()),
-                    excerpt_list(&p.reviewers)
                 )));
             }
             allowed = Some(next);
