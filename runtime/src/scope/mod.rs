@@ -15,11 +15,11 @@
 //!   `tier`; act_auto when nothing answers (a refusal when strict).
 //! - **Identity**: the call is attributed to the innermost policy's `agent_id`, else the
 //!   innermost dispatch context naming an agent, else [`DEFAULT_AGENT`]. Each policy answers
-//!   for that agent, **and** for the agent in force where the policy was entered (named by
-//!   the policy itself or the nearest enclosing scope), **and** for every agent a scope inside
-//!   it names; the most restrictive answer counts, and `requires_human` holds if it holds for
-//!   any of them. So an inner `agent_id` cannot move a call out from under the rules an outer
-//!   policy wrote for its agent. A policy entered where no agent is named speaks for whichever
+//!   for that agent, **and** for the agent in force where the policy was entered (the same
+//!   rule applied to the stack up to and including the policy), **and** for every agent a
+//!   scope inside it names; the most restrictive answer counts, and `requires_human` holds if
+//!   it holds for any of them. So an inner `agent_id` cannot move a call out from under the
+//!   rules an outer policy wrote for its agent. A policy entered where no agent is named speaks for whichever
 //!   agent the inner scopes name: that is how one host policy with per-agent rows serves a
 //!   dispatch context per call.
 //! - **Approvals**: reviewer allowlists intersect (an empty list means "anyone" for its
