@@ -12,7 +12,7 @@ mod quote;
 mod validate;
 
 use quote::problems;
-pub(crate) use quote::{excerpt, excerpt_list};
+pub(crate) use quote::{bounded, excerpt, excerpt_list};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -7,9 +7,22 @@ pub(crate) const EXCERPT_CHARS: usize = 80;
 /// At most [`EXCERPT_CHARS`] characters of `s`, then `… (N bytes)` when it was longer; control
 /// characters are escaped so a message stays on one line.
 pub(crate) fn excerpt(s: &str) -> String {
-    let mut out = String::with_capacity(s.len().min(EXCERPT_CHARS + 24));
+    cut(s, EXCERPT_CHARS)
+}
+
+/// How many characters one problem message keeps when it embeds input it did not excerpt
+/// itself (an error from a pattern parser that quotes the pattern).
+pub(crate) const MESSAGE_CHARS: usize = 400;
+
+/// A whole problem message cut like [`excerpt`], at [`MESSAGE_CHARS`].
+pub(crate) fn bounded(msg: &str) -> String {
+    cut(msg, MESSAGE_CHARS)
+}
+
+fn cut(s: &str, chars: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(chars + 24));
     for (i, c) in s.chars().enumerate() {
-        if i == EXCERPT_CHARS {
+        if i == chars {
             out.push_str(&format!("… ({} bytes)", s.len()));
             break;
         }

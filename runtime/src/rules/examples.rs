@@ -11,6 +11,7 @@ use std::path::Path;
 use super::facts::{Anchors, CallFacts};
 use super::{Matcher, Rules, command, path, url};
 use crate::Tier;
+use crate::policy::excerpt;
 use crate::resource::{Resource, ResourceKind, ResourceValue};
 
 /// Checks every example of every rule; one message per failing example.
@@ -39,16 +40,18 @@ pub(crate) fn check(rules: &Rules, default_tier: Option<Tier>, workspace: Option
         for ex in &rule.matching {
             if !matches(ex) {
                 problems.push(format!(
-                    "`rules[{i}]` {}: its `match` example {ex:?} does not match (checked as a {sense} rule); fix the rule or the example",
-                    rule.text
+                    "`rules[{i}]` {}: its `match` example {:?} does not match (checked as a {sense} rule); fix the rule or the example",
+                    excerpt(&rule.text),
+                    excerpt(ex)
                 ));
             }
         }
         for ex in &rule.not_matching {
             if matches(ex) {
                 problems.push(format!(
-                    "`rules[{i}]` {}: its `not_match` example {ex:?} matches (checked as a {sense} rule); fix the rule or the example",
-                    rule.text
+                    "`rules[{i}]` {}: its `not_match` example {:?} matches (checked as a {sense} rule); fix the rule or the example",
+                    excerpt(&rule.text),
+                    excerpt(ex)
                 ));
             }
         }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::command::Prefix;
 use super::{Effect, Matcher, Rule, Rules, path, url};
 use crate::Tier;
+use crate::policy::{bounded, excerpt};
 use crate::suggest::closest;
 
 const KEYS: &[&str] = &[
@@ -44,7 +45,7 @@ pub(crate) fn rules(problems: &mut Vec<String>, key: &str, value: &Value) -> Rul
     match Rules::compile(items.clone(), parsed) {
         Ok(r) => r,
         Err(e) => {
-            problems.push(format!("`{key}`: {e}"));
+            problems.push(bounded(&format!("`{key}`: {e}")));
             Rules::default()
         }
     }
@@ -52,7 +53,9 @@ pub(crate) fn rules(problems: &mut Vec<String>, key: &str, value: &Value) -> Rul
 
 fn rule(problems: &mut Vec<String>, key: &str, i: usize, item: &Value) -> Option<Rule> {
     let text: Arc<str> = item.to_string().into();
-    let here = format!("`{key}[{i}]` {text}");
+    // Messages quote the rule and its values cut short: a hostile file must not come back as a
+    // huge error.
+    let here = format!("`{key}[{i}]` {}", excerpt(&text));
     let Value::Object(obj) = item else {
         problems.push(format!(
             "{here}: a rule must be an object, e.g. {{\"path\": \"src/**\", \"tier\": \"act_auto\"}}"
@@ -60,7 +63,7 @@ fn rule(problems: &mut Vec<String>, key: &str, i: usize, item: &Value) -> Option
         return None;
     };
     let before = problems.len();
-    let mut bad = |msg: String| problems.push(format!("{here}: {msg}"));
+    let mut bad = |msg: String| problems.push(format!("{here}: {}", bounded(&msg)));
     for k in obj.keys() {
         if !KEYS.contains(&k.as_str()) {
             bad(match closest(k, KEYS.iter().copied()) {

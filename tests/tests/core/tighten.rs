@@ -345,6 +345,20 @@ fn error_messages_quote_only_a_bounded_excerpt_of_the_input() {
         assert!(msg.len() < 1000, "{} bytes: {}…", msg.len(), &msg[..200]);
         assert!(msg.contains("bytes)"), "{msg}");
     }
+    // Rules quote their own text and values: bounded the same way.
+    let rule_cases = [
+        format!(r#"{{"rules": [{{"path": "{huge}", "tier": "nope"}}]}}"#),
+        format!(r#"{{"rules": [{{"{huge}": 1, "tier": "shadow"}}]}}"#),
+        format!(r#"{{"rules": [{{"path": "src/**", "tier": "{huge}"}}]}}"#),
+        format!(r#"{{"rules": [{{"path": "src/**", "tier": "shadow", "match": ["{huge}"]}}]}}"#),
+        format!(r#"{{"rules": [{{"command": ["{huge}"], "tier": "shadow", "not_match": ["{huge}"]}}]}}"#),
+        format!(r#"{{"rules": [{{"url": "{huge}", "tier": "shadow"}}]}}"#),
+        format!(r#"{{"rules": [{{"path": "[{huge}", "tier": "shadow"}}]}}"#),
+    ];
+    for text in &rule_cases {
+        let msg = AutonomyPolicy::from_json(text).unwrap_err().to_string();
+        assert!(msg.len() < 1000, "{} bytes: {}…", msg.len(), &msg[..300]);
+    }
     let toml = format!("tier = \"{huge}\n");
     let msg = AutonomyPolicy::from_toml(&toml).unwrap_err().to_string();
     assert!(
