@@ -30,7 +30,7 @@ impl From<sidefx::Error> for ToolError {
     }
 }
 
-#[sidefx::side_effect(class = "fs.write", redact(text))]
+#[sidefx::side_effect(class = "fs.write", path(path), redact(text))]
 async fn write_file(path: &str, text: &str) -> Result<(), ToolError> {
     std::fs::write(path, text).map_err(|e| ToolError(sidefx::Error::Config(e.to_string())))
 }

@@ -11,12 +11,14 @@
 //! assert!(CLASSES.iter().any(|c| c.class == "git.write"));
 //! ```
 
-/// One row of the catalogue: a class, the capability it requires, and the builtins that the
-/// reference runtime classifies under it.
+/// One row of the catalogue: a class, the capability it requires, the kind of resource its
+/// builtins must declare (if any), and the builtins that the reference runtime classifies
+/// under it.
 ///
 /// ```
+/// use sidefx_catalogue::ResourceKind;
 /// let row = &sidefx_catalogue::CLASSES[0];
-/// assert_eq!(row.class, "fs.write");
+/// assert_eq!((row.class, row.resource), ("fs.write", Some(ResourceKind::Path)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClassInfo {
@@ -24,6 +26,10 @@ pub struct ClassInfo {
     pub class: &'static str,
     /// The single capability this class requires, such as `workspace.write_text`.
     pub capability: &'static str,
+    /// The kind of resource a builtin of this class acts on. `#[side_effect]` requires such a
+    /// builtin to declare at least one argument of this kind (or to opt out with
+    /// `no_resource`), so policy rules on arguments always have something to match.
+    pub resource: Option<ResourceKind>,
     /// Builtins of the reference runtime classified under this class.
     pub builtins: &'static [&'static str],
 }
@@ -31,24 +37,25 @@ pub struct ClassInfo {
 /// The built-in class catalogue, in SPEC §4 order.
 ///
 /// ```
-/// assert_eq!(sidefx_catalogue::CLASSES.len(), 15);
+/// assert_eq!(sidefx_catalogue::CLASSES.len(), 16);
 /// ```
 pub const CLASSES: &[ClassInfo] = &[
-    row(
+    fs(
         "fs.write",
         "workspace.write_text",
         &["write_file", "write_file_bytes", "append_file"],
     ),
-    row("fs.mkdir", "workspace.write_text", &["mkdir"]),
-    row("fs.mkdtemp", "workspace.write_text", &["mkdtemp"]),
-    row("fs.copy", "workspace.write_text", &["copy_file"]),
-    row("fs.move", "workspace.write_text", &["move_file"]),
-    row("fs.delete", "workspace.delete", &["delete_file"]),
-    row(
-        "process.exec",
-        "process.exec",
-        &["exec", "exec_at", "shell", "shell_at"],
-    ),
+    fs("fs.mkdir", "workspace.write_text", &["mkdir"]),
+    fs("fs.mkdtemp", "workspace.write_text", &["mkdtemp"]),
+    fs("fs.copy", "workspace.write_text", &["copy_file"]),
+    fs("fs.move", "workspace.write_text", &["move_file"]),
+    fs("fs.delete", "workspace.delete", &["delete_file"]),
+    ClassInfo {
+        class: "process.exec",
+        capability: "process.exec",
+        resource: Some(ResourceKind::Command),
+        builtins: &["exec", "exec_at", "shell", "shell_at"],
+    },
     row("host.call", "host.call", &["host_call"]),
     row(
         "store.write",
@@ -93,6 +100,9 @@ pub const CLASSES: &[ClassInfo] = &[
         ],
     ),
     row("mcp.release", "mcp.release", &["mcp_release"]),
+    // No resource kind: its builtins act on different things (a worktree's path, a remote
+    // that is usually a name such as `origin` rather than a URL), so no one kind can be
+    // required. Authors still declare `path(..)` or `url(..)` where one fits.
     row(
         "git.write",
         "git.write",
@@ -104,12 +114,30 @@ pub const CLASSES: &[ClassInfo] = &[
             "git.push",
         ],
     ),
+    ClassInfo {
+        class: "network.http",
+        capability: "network.http",
+        resource: Some(ResourceKind::Url),
+        builtins: &[],
+    },
 ];
 
+/// A class without a resource kind.
 const fn row(class: &'static str, capability: &'static str, builtins: &'static [&'static str]) -> ClassInfo {
     ClassInfo {
         class,
         capability,
+        resource: None,
+        builtins,
+    }
+}
+
+/// A file-system class: its resource is a path.
+const fn fs(class: &'static str, capability: &'static str, builtins: &'static [&'static str]) -> ClassInfo {
+    ClassInfo {
+        class,
+        capability,
+        resource: Some(ResourceKind::Path),
         builtins,
     }
 }
@@ -131,6 +159,19 @@ pub fn class(name: &str) -> Option<&'static ClassInfo> {
 /// ```
 pub fn capability_of(class_name: &str) -> Option<&'static str> {
     class(class_name).map(|c| c.capability)
+}
+
+/// The kind of resource a built-in class's builtins must declare, if the class is built in and
+/// carries one.
+///
+/// ```
+/// use sidefx_catalogue::{resource_of, ResourceKind};
+/// assert_eq!(resource_of("fs.delete"), Some(ResourceKind::Path));
+/// assert_eq!(resource_of("network.http"), Some(ResourceKind::Url));
+/// assert_eq!(resource_of("store.write"), None);
+/// ```
+pub fn resource_of(class_name: &str) -> Option<ResourceKind> {
+    class(class_name).and_then(|c| c.resource)
 }
 
 /// Checks that a class name is well formed: non-empty dot-separated segments of lowercase ASCII
@@ -200,5 +241,23 @@ impl ResourceKind {
             ResourceKind::Command => "command",
             ResourceKind::Url => "url",
         }
+    }
+
+    /// Every kind, in the order the attribute's docs list them.
+    ///
+    /// ```
+    /// assert_eq!(sidefx_catalogue::ResourceKind::ALL.len(), 3);
+    /// ```
+    pub const ALL: [ResourceKind; 3] = [ResourceKind::Path, ResourceKind::Command, ResourceKind::Url];
+
+    /// The kind named by `name` (`path`, `command` or `url`), as written in a manifest or a rule.
+    ///
+    /// ```
+    /// use sidefx_catalogue::ResourceKind;
+    /// assert_eq!(ResourceKind::from_name("url"), Some(ResourceKind::Url));
+    /// assert_eq!(ResourceKind::from_name("file"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<ResourceKind> {
+        ResourceKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 }

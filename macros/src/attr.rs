@@ -1,18 +1,31 @@
 //! Parses the attribute's arguments: `class = "..", capability = "..", name = "..",
-//! skip(a, b), redact(c), crate = ".."`.
+//! skip(a, b), redact(c), path(a, ..), command(a), url(a), no_resource, crate = ".."`.
 //!
 //! Every mistake is collected, each at the offending token, and parsing carries on after a
 //! recoverable one so the user sees all of them at once.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
+use sidefx_catalogue::ResourceKind;
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
+use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr};
 
 use crate::errors::Errors;
 
 /// The keys the attribute accepts, in the order the docs list them.
-pub(crate) const KEYS: &[&str] = &["class", "capability", "name", "skip", "redact", "crate"];
+pub(crate) const KEYS: &[&str] = &[
+    "class",
+    "capability",
+    "name",
+    "skip",
+    "redact",
+    "path",
+    "command",
+    "url",
+    "no_resource",
+    "crate",
+];
 
 /// The attribute's arguments as written, each with its span.
 #[derive(Default)]
@@ -22,6 +35,10 @@ pub(crate) struct Args {
     pub name: Option<LitStr>,
     pub skip: Vec<Ident>,
     pub redact: Vec<Ident>,
+    /// `path(..)`, `command(..)`, `url(..)`: each argument with its kind, in the order written.
+    pub resources: Vec<(ResourceKind, Ident)>,
+    /// `no_resource`, where it was written.
+    pub no_resource: Option<Span>,
     pub krate: Option<syn::Path>,
     /// Keys that were written, even with an invalid value (so a bad `class = X` is not also
     /// reported as a missing `class`).
@@ -43,7 +60,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
         errors.push(syn::Error::new(
             e.span(),
             format!(
-                "{e}: the arguments are `key = \"value\"` pairs and `skip(..)`/`redact(..)` lists, such as `#[side_effect(class = \"fs.write\", skip(ctx))]`"
+                "{e}: the arguments are `key = \"value\"` pairs and lists of parameter names (`skip(..)`, `path(..)`, ..), for example `#[side_effect(class = \"fs.write\", path(path), skip(ctx))]`"
             ),
         ));
         // Parsing stopped here; do not also report what the rest might have held.
@@ -69,12 +86,30 @@ fn parse_one(
     };
     let duplicate = seen.contains(&key);
     if duplicate {
-        errors.push(meta.error(format!(
-            "`{key}` is given more than once; keep one `{key}` and remove the others"
-        )));
+        let fix = match key.as_str() {
+            "skip" | "redact" | "path" | "command" | "url" => {
+                format!("list every argument in one `{key}(a, b)`")
+            }
+            _ => format!("keep one `{key}` and remove the others"),
+        };
+        errors.push(meta.error(format!("`{key}` is given more than once; {fix}")));
     }
     seen.push(key.clone());
     match key.as_str() {
+        "no_resource" => {
+            if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                errors.push(meta.error(
+                    "`no_resource` takes no value: write just `no_resource` to say the builtin touches no path, command or URL",
+                ));
+                skip_value(&meta)?;
+            }
+            args.no_resource.get_or_insert(meta.path.span());
+        }
+        "path" | "command" | "url" => {
+            let kind = ResourceKind::from_name(&key).unwrap_or(ResourceKind::Path);
+            let idents = parse_idents(&meta, &key, errors)?;
+            args.resources.extend(idents.into_iter().map(|i| (kind, i)));
+        }
         "skip" | "redact" => {
             let idents = parse_idents(&meta, &key, errors)?;
             let list = if key == "skip" {
@@ -185,8 +220,15 @@ fn parse_string(meta: &ParseNestedMeta<'_>, key: &str, errors: &mut Errors) -> s
 /// Parses `key(a, b, ..)` into parameter names.
 fn parse_idents(meta: &ParseNestedMeta<'_>, key: &str, errors: &mut Errors) -> syn::Result<Vec<Ident>> {
     if !meta.input.peek(syn::token::Paren) {
+        let example = match key {
+            "path" => "path(from, to)",
+            "command" => "command(argv)",
+            "url" => "url(endpoint)",
+            "skip" => "skip(ctx)",
+            _ => "redact(token)",
+        };
         errors.push(meta.error(format!(
-            "`{key}` takes a list of parameter names: write `{key}(token, ctx)`"
+            "`{key}` takes a list of parameter names: write `{example}`"
         )));
         return skip_value(meta).map(|()| Vec::new());
     }

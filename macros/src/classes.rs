@@ -4,11 +4,16 @@
 //! ```toml
 //! [package.metadata.sidefx.classes]
 //! "payments.charge" = "payments.write"   # class = capability
+//! "payments.webhook" = { capability = "payments.write", resource = "url" }
 //! ```
 //!
-//! The manifest is read at expansion, and only when a class is not in the catalogue.
+//! The table form also names the kind of resource (`path`, `command` or `url`) the class's
+//! builtins must declare, like the catalogue's `fs.*` classes. The manifest is read at
+//! expansion, and only when a class is not in the catalogue.
 
 use std::path::{Path, PathBuf};
+
+use sidefx_catalogue::ResourceKind;
 
 /// Names an extra manifest whose declarations also count. For harnesses such as trybuild that
 /// compile a crate's files under a generated manifest of their own.
@@ -17,34 +22,64 @@ pub(crate) const EXTRA_MANIFEST_ENV: &str = "SIDEFX_CLASSES_MANIFEST";
 /// The classes one manifest declares.
 pub(crate) struct Declared {
     pub manifest: PathBuf,
-    pub classes: Vec<(String, String)>,
+    pub classes: Vec<DeclaredClass>,
+}
+
+/// One class declared in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeclaredClass {
+    pub name: String,
+    pub capability: String,
+    pub resource: Option<ResourceKind>,
 }
 
 /// Where a class was found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Found {
     /// In the built-in catalogue.
-    Catalogue { capability: &'static str },
+    Catalogue {
+        capability: &'static str,
+        resource: Option<ResourceKind>,
+    },
     /// Declared in a manifest, which the expansion must track so a change triggers a rebuild.
-    Declared { capability: String, manifest: PathBuf },
+    Declared {
+        capability: String,
+        resource: Option<ResourceKind>,
+        manifest: PathBuf,
+    },
 }
 
 impl Found {
     pub(crate) fn capability(&self) -> &str {
         match self {
-            Found::Catalogue { capability } => capability,
+            Found::Catalogue { capability, .. } => capability,
             Found::Declared { capability, .. } => capability,
+        }
+    }
+
+    /// The kind of resource the class's builtins must declare, if any.
+    pub(crate) fn resource(&self) -> Option<ResourceKind> {
+        match self {
+            Found::Catalogue { resource, .. } | Found::Declared { resource, .. } => *resource,
         }
     }
 }
 
 /// Looks `class` up in the catalogue, then in the declaring manifests.
 pub(crate) fn find(class: &str, declared: &[Declared]) -> Result<Found, String> {
-    if let Some(capability) = sidefx_catalogue::capability_of(class) {
-        return Ok(Found::Catalogue { capability });
+    if let Some(info) = sidefx_catalogue::class(class) {
+        return Ok(Found::Catalogue {
+            capability: info.capability,
+            resource: info.resource,
+        });
     }
     for d in declared {
-        if let Some((name, capability)) = d.classes.iter().find(|(name, _)| name == class) {
+        if let Some(DeclaredClass {
+            name,
+            capability,
+            resource,
+        }) = d.classes.iter().find(|c| c.name == class)
+        {
             if !sidefx_catalogue::is_valid_class_name(name) {
                 return Err(format!(
                     "class `{name}` is declared in Cargo.toml but is not a valid class name; use dot-separated lowercase segments such as `payments.charge`"
@@ -57,6 +92,7 @@ pub(crate) fn find(class: &str, declared: &[Declared]) -> Result<Found, String> 
             }
             return Ok(Found::Declared {
                 capability: capability.clone(),
+                resource: *resource,
                 manifest: d.manifest.clone(),
             });
         }
@@ -64,7 +100,7 @@ pub(crate) fn find(class: &str, declared: &[Declared]) -> Result<Found, String> 
     let known = sidefx_catalogue::CLASSES.iter().map(|c| c.class).chain(
         declared
             .iter()
-            .flat_map(|d| d.classes.iter().map(|(n, _)| n.as_str())),
+            .flat_map(|d| d.classes.iter().map(|c| c.name.as_str())),
     );
     Err(match closest(class, known) {
         Some(guess) => format!(
@@ -102,8 +138,9 @@ pub(crate) fn load() -> Result<Vec<Declared>, String> {
     Ok(out)
 }
 
-/// Extracts `[package.metadata.sidefx.classes]` from a manifest's text.
-pub(crate) fn parse_manifest(text: &str) -> Result<Vec<(String, String)>, String> {
+/// Extracts `[package.metadata.sidefx.classes]` from a manifest's text. An entry is either
+/// `"class" = "capability"` or `"class" = { capability = "..", resource = "path" }`.
+pub(crate) fn parse_manifest(text: &str) -> Result<Vec<DeclaredClass>, String> {
     let doc: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| e.message().to_owned())?;
@@ -120,13 +157,46 @@ pub(crate) fn parse_manifest(text: &str) -> Result<Vec<(String, String)>, String
     )?;
     table
         .iter()
-        .map(|(class, cap)| match cap.as_str() {
-            Some(cap) => Ok((class.clone(), cap.to_owned())),
-            None => Err(format!(
-                "`[package.metadata.sidefx.classes]` entry `{class}` must be a capability string, such as `\"{class}\" = \"payments.write\"`"
-            )),
-        })
+        .map(|(class, entry)| parse_entry(class, entry))
         .collect()
+}
+
+fn parse_entry(class: &str, entry: &toml::Value) -> Result<DeclaredClass, String> {
+    let shape = format!(
+        "`[package.metadata.sidefx.classes]` entry `{class}` must be a capability string, such as `\"{class}\" = \"payments.write\"`, or a table such as `\"{class}\" = {{ capability = \"payments.write\", resource = \"url\" }}`"
+    );
+    let (capability, resource) = match entry {
+        toml::Value::String(cap) => (cap.clone(), None),
+        toml::Value::Table(t) => {
+            if let Some(key) = t
+                .keys()
+                .find(|k| !["capability", "resource"].contains(&k.as_str()))
+            {
+                return Err(format!(
+                    "`[package.metadata.sidefx.classes]` entry `{class}` has an unknown key `{key}`; the keys are `capability` and `resource`"
+                ));
+            }
+            let capability = t.get("capability").and_then(toml::Value::as_str).ok_or(&shape)?;
+            let resource = match t.get("resource") {
+                None => None,
+                Some(v) => match v.as_str().and_then(ResourceKind::from_name) {
+                    Some(kind) => Some(kind),
+                    None => {
+                        return Err(format!(
+                            "`[package.metadata.sidefx.classes]` entry `{class}`: `resource` must be \"path\", \"command\" or \"url\", not {v}"
+                        ));
+                    }
+                },
+            };
+            (capability.to_owned(), resource)
+        }
+        _ => return Err(shape),
+    };
+    Ok(DeclaredClass {
+        name: class.to_owned(),
+        capability,
+        resource,
+    })
 }
 
 pub(crate) use sidefx_catalogue::closest;
@@ -135,13 +205,18 @@ pub(crate) use sidefx_catalogue::closest;
 mod tests {
     use super::*;
 
+    fn class(name: &str, capability: &str, resource: Option<ResourceKind>) -> DeclaredClass {
+        DeclaredClass {
+            name: name.to_owned(),
+            capability: capability.to_owned(),
+            resource,
+        }
+    }
+
     fn declared(pairs: &[(&str, &str)]) -> Vec<Declared> {
         vec![Declared {
             manifest: PathBuf::from("Cargo.toml"),
-            classes: pairs
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                .collect(),
+            classes: pairs.iter().map(|(a, b)| class(a, b, None)).collect(),
         }]
     }
 
@@ -150,9 +225,11 @@ mod tests {
         assert_eq!(
             find("fs.write", &[]),
             Ok(Found::Catalogue {
-                capability: "workspace.write_text"
+                capability: "workspace.write_text",
+                resource: Some(ResourceKind::Path),
             })
         );
+        assert_eq!(find("store.write", &[]).map(|f| f.resource()), Ok(None));
     }
 
     #[test]
@@ -192,10 +269,31 @@ mod tests {
         let text = "[package]\nname = \"x\"\n[package.metadata.sidefx.classes]\n\"payments.charge\" = \"payments.write\"\n";
         assert_eq!(
             parse_manifest(text).unwrap(),
-            vec![("payments.charge".to_owned(), "payments.write".to_owned())]
+            vec![class("payments.charge", "payments.write", None)]
         );
         assert!(parse_manifest("[package]\nname = \"x\"\n").unwrap().is_empty());
         assert!(parse_manifest("[package.metadata.sidefx.classes]\n\"a.b\" = 1\n").is_err());
         assert!(parse_manifest("not toml [").is_err());
+    }
+
+    #[test]
+    fn manifest_tables_declare_a_resource_kind() {
+        let text = "[package.metadata.sidefx.classes]\n\"pay.hook\" = { capability = \"pay.write\", resource = \"url\" }\n\"pay.log\" = { capability = \"pay.write\" }\n";
+        assert_eq!(
+            parse_manifest(text).unwrap(),
+            vec![
+                class("pay.hook", "pay.write", Some(ResourceKind::Url)),
+                class("pay.log", "pay.write", None)
+            ]
+        );
+        for bad in [
+            "\"a.b\" = { capability = \"x\", resource = \"file\" }",
+            "\"a.b\" = { capability = \"x\", resources = \"url\" }",
+            "\"a.b\" = { resource = \"url\" }",
+            "\"a.b\" = { capability = 1 }",
+        ] {
+            let err = parse_manifest(&format!("[package.metadata.sidefx.classes]\n{bad}\n")).unwrap_err();
+            assert!(err.contains("`a.b`"), "{bad}: {err}");
+        }
     }
 }

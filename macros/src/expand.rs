@@ -8,6 +8,8 @@
 //!     let (wrap, is_ok) = <R as SideEffectResult>::result_fns();    // R: Result<_, E>
 //!     let refuse = |e| wrap(RefusalError::from_refusal(e));          // E: From<sidefx::Error>
 //!     let permit = match gate(&ACTION) {           // sync, allocation-free when act_auto
+//!                                                  // (gate_with(&ACTION, || [resources]) when
+//!                                                  // the builtin declares path/command/url)
 //!         Open(p) => p,
 //!         Check(c) => match decide(c, Args::new(..).arg("x", &x)..finish()).await {
 //!             Ok(p) => p,
@@ -32,8 +34,10 @@ use syn::{Ident, LitStr, Type};
 
 use crate::ast::{self, InputFn};
 use crate::classes::EXTRA_MANIFEST_ENV;
+use crate::resources::ResourceArg;
 use crate::std_error;
 use crate::valid::{Plan, Recorded};
+use sidefx_catalogue::ResourceKind;
 
 pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
     let head = func.head();
@@ -79,6 +83,7 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
         }
     });
     let name = &plan.name;
+    let gate = gate(plan, &private);
     let fake_return = fake_return(ret);
     // The return type's two checks, each one trait call on the return type as written, so
     // "not a `Result`" and "no `From<sidefx::Error>`" point at it, once each, and no note
@@ -103,7 +108,7 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
             #registration
             let (#wrap, #is_ok) = #result_fns;
             let #refuse = move |#error| #wrap(#refusal);
-            let #permit = match #private::gate(&__SIDEFX_ACTION) {
+            let #permit = match #gate {
                 #private::Gate::Open(#permit) => #permit,
                 #private::Gate::Check(#check) => {
                     let #args = #private::Args::new(#name) #(#records)* .finish();
@@ -137,6 +142,58 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
     }
 }
 
+/// The call to the gate: `gate(&ACTION)`, or `gate_with(&ACTION, || [resources])` when the
+/// builtin declares resources, so they are read only when a policy has rules to match them.
+/// Each resource is converted through its kind's trait with the parameter's type as written
+/// as the turbofish: a type of the wrong kind is reported there, once.
+fn gate(plan: &Plan<'_>, private: &TokenStream) -> TokenStream {
+    if plan.resources.is_empty() {
+        return quote!(#private::gate(&__SIDEFX_ACTION));
+    }
+    let resources = plan.resources.iter().map(|ResourceArg { kind, ident, ty }| {
+        let at = ident.span().located_at(ty.span());
+        let mut value = (*ident).clone();
+        value.set_span(at);
+        let key = LitStr::new(&ast::key(ident), at);
+        let (kind, conv, method) = match kind {
+            ResourceKind::Path => ("Path", "PathArg", "path_value"),
+            ResourceKind::Command => ("Command", "CommandArg", "command_value"),
+            ResourceKind::Url => ("Url", "UrlArg", "url_value"),
+        };
+        let (kind, conv, method) = (
+            Ident::new(kind, Span::call_site()),
+            Ident::new(conv, at),
+            Ident::new(method, at),
+        );
+        // A trait call on the type as written (not a bound on a helper function), so a type
+        // of the wrong kind is reported on it, once, with no note pointing into sidefx.
+        let private = private_path(&plan.krate, at);
+        let value = match contains_impl_trait(ty) {
+            false => quote_spanned!(at=> <#ty as #private::#conv>::#method(&#value)),
+            true => quote_spanned!(at=> #private::#conv::#method(&#value)),
+        };
+        quote!(#private::Resource::new(#private::ResourceKind::#kind, #key, #value))
+    });
+    quote!(#private::gate_with(&__SIDEFX_ACTION, || ::std::vec::Vec::from([#(#resources),*])))
+}
+
+/// `&[ResourceSpec::new(ResourceKind::Path, "from"), ..]` for the registry entry.
+fn resource_specs(plan: &Plan<'_>, private: &TokenStream) -> TokenStream {
+    let specs = plan.resources.iter().map(|r| {
+        let kind = Ident::new(
+            match r.kind {
+                ResourceKind::Path => "Path",
+                ResourceKind::Command => "Command",
+                ResourceKind::Url => "Url",
+            },
+            Span::call_site(),
+        );
+        let arg = ast::key(r.ident);
+        quote!(#private::ResourceSpec::new(#private::ResourceKind::#kind, #arg))
+    });
+    quote!(&[#(#specs),*])
+}
+
 /// The registry entry and the action, as items inside the function body (so methods get them
 /// too), plus what makes rustc rebuild when a declaring manifest changes.
 fn registration(func: &InputFn, plan: &Plan<'_>, private: &TokenStream) -> TokenStream {
@@ -148,6 +205,7 @@ fn registration(func: &InputFn, plan: &Plan<'_>, private: &TokenStream) -> Token
     } = plan;
     // `file!`/`line!` spanned on the function's name report the declaration, not the attribute.
     let at = func.sig.ident.span();
+    let resources = resource_specs(plan, private);
     let file = quote_spanned!(at=> ::core::file!());
     let line = quote_spanned!(at=> ::core::line!());
     let tracked = plan.manifests.iter().map(|path| {
@@ -168,6 +226,7 @@ fn registration(func: &InputFn, plan: &Plan<'_>, private: &TokenStream) -> Token
             name: #name,
             class: #class,
             capability: #capability,
+            resources: #resources,
             module_path: ::core::module_path!(),
             file: #file,
             line: #line,

@@ -3,8 +3,8 @@
 //! implementation.
 //!
 //! Layout (one module per role): `attr` parses the arguments, `ast` models the function,
-//! `classes` knows the catalogue and the classes a crate declares, `valid` checks everything and
-//! produces a plan, `expand` generates code, and `fallback` emits the untouched function next
+//! `classes` knows the catalogue and the classes a crate declares, `valid` checks everything
+//! (with `resources` for `path(..)`/`command(..)`/`url(..)`) and produces a plan, `expand` generates code, and `fallback` emits the untouched function next
 //! to the errors when something is wrong.
 
 use proc_macro2::TokenStream;
@@ -15,6 +15,7 @@ mod boxed;
 mod classes;
 mod errors;
 mod expand;
+mod resources;
 mod std_error;
 mod valid;
 
@@ -34,7 +35,7 @@ mod valid;
 ///     }
 /// }
 ///
-/// #[side_effect(class = "fs.write", redact(text))]
+/// #[side_effect(class = "fs.write", path(path), redact(text))]
 /// async fn write_file(path: &str, text: &str) -> Result<(), ToolError> {
 ///     std::fs::write(path, text).map_err(ToolError::Io)
 /// }
@@ -196,7 +197,7 @@ mod tests {
     #[test]
     fn expands_to_gate_registration_and_wrapped_body() {
         let out = expand(
-            quote!(class = "fs.write", redact(text)),
+            quote!(class = "fs.write", path(path), redact(text)),
             quote!(
                 async fn write_file(path: &str, text: &str) -> Result<(), E> {
                     body(path)
@@ -210,6 +211,15 @@ mod tests {
             out.contains(
                 ". arg (\"path\" , < & str as :: sidefx :: __private :: RecordArg > :: record (& path))"
             ),
+            "{out}"
+        );
+        assert!(out.contains("gate_with"), "{out}");
+        assert!(
+            out.contains("< & str as :: sidefx :: __private :: PathArg > :: path_value (& path)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("ResourceSpec :: new (:: sidefx :: __private :: ResourceKind :: Path , \"path\")"),
             "{out}"
         );
         assert!(!out.contains("compile_error"), "{out}");
@@ -248,7 +258,7 @@ mod tests {
     #[test]
     fn crate_path_is_honoured() {
         let out = expand(
-            quote!(class = "fs.write", crate = "renamed"),
+            quote!(class = "fs.mkdtemp", no_resource, crate = "renamed"),
             quote!(
                 async fn f() -> Result<(), E> {
                     Ok(())

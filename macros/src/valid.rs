@@ -1,5 +1,6 @@
 //! Semantic checks: the function is an `async fn` with a body and a return type, the class
-//! exists and matches the capability, and `skip`/`redact` name real parameters. Produces the
+//! exists and matches the capability, `skip`/`redact` name real parameters, and the resource
+//! keys are consistent (in `resources`). Produces the
 //! [`Plan`] the expansion follows, or the errors, each at the offending token.
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use crate::ast::{self, Body, InputFn, Param};
 use crate::attr::Args;
 use crate::classes::{self, Found};
 use crate::errors::Errors;
+use crate::resources::{self, ResourceArg};
 
 /// Everything the expansion needs, all of it checked.
 pub(crate) struct Plan<'a> {
@@ -24,6 +26,8 @@ pub(crate) struct Plan<'a> {
     /// The path of the sidefx crate (`::sidefx` unless `crate = ".."`).
     pub krate: TokenStream,
     pub recorded: Vec<Recorded<'a>>,
+    /// `path(..)`, `command(..)`, `url(..)`, in the order written.
+    pub resources: Vec<ResourceArg<'a>>,
     pub ret: &'a Type,
     pub body: &'a Body,
 }
@@ -84,6 +88,7 @@ pub(crate) fn check<'a>(args: &'a Args, func: &'a InputFn, errors: &mut Errors) 
         }
     }
     let recorded = check_params(args, func, errors);
+    let resources = resources::check(args, func, args.class.as_ref().zip(found.as_ref()), errors);
 
     if !errors.is_empty() {
         return None;
@@ -110,6 +115,7 @@ pub(crate) fn check<'a>(args: &'a Args, func: &'a InputFn, errors: &mut Errors) 
         class,
         krate,
         recorded,
+        resources,
         ret,
         body,
     })
@@ -226,7 +232,7 @@ fn sig_name(func: &InputFn) -> String {
     ast::key(&func.sig.ident)
 }
 
-fn no_such_param(key: &str, name: &str, func: &str, names: &[String]) -> String {
+pub(crate) fn no_such_param(key: &str, name: &str, func: &str, names: &[String]) -> String {
     let hint = classes::closest(name, names.iter().map(String::as_str))
         .map(|n| format!(" did you mean `{n}`?"))
         .unwrap_or_default();

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 use crate::approval::{self, ApprovalDecision, ApprovalDraft, Approver, Verdict};
 use crate::log::{EventLog, LogEvent, Topic};
+use crate::resource::Resource;
 use crate::scope::{self, ApprovalSettings, DispatchContext, Scope};
 use crate::trust::{self, Outcome, TrustDraft};
 use crate::{Error, Result, SideEffectAction, Tier};
@@ -167,6 +168,8 @@ struct Call {
     approval: Result<ApprovalSettings>,
     trace_id: String,
     args: Value,
+    /// The call's declared resources, as read from its arguments.
+    resources: Vec<Resource>,
 }
 
 /// The synchronous first half of enforcement: decides from the task scope whether the call can
@@ -181,6 +184,20 @@ pub fn gate(action: &SideEffectAction) -> Gate {
             Gate::Open(Permit::FREE)
         }
         None => check(&Scope::default(), action),
+    }
+}
+
+/// [`gate`] for a builtin that declares resources: `resources` reads them from the call's
+/// arguments, and runs only when the decision needs them.
+#[doc(hidden)]
+#[inline]
+pub fn gate_with(action: &SideEffectAction, resources: impl FnOnce() -> Vec<Resource>) -> Gate {
+    match gate(action) {
+        Gate::Check(mut check) => {
+            check.call.resources = resources();
+            Gate::Check(check)
+        }
+        open => open,
     }
 }
 
@@ -258,6 +275,7 @@ impl Check {
                 approval,
                 trace_id,
                 args: Value::Null,
+                resources: Vec::new(),
             },
             refusal,
         }
@@ -337,6 +355,7 @@ impl Call {
             approval: Err(Error::Config("an audit record files no approval request".into())),
             trace_id: self.trace_id.clone(),
             args: self.args.clone(),
+            resources: self.resources.clone(),
         }
     }
 
@@ -540,7 +559,7 @@ impl Call {
 pub async fn enforce(builtin: &str, args: &Value) -> Result<Decision> {
     let info = crate::registry::require(builtin)?;
     let action = info.action();
-    match gate(&action) {
+    match gate_with(&action, || info.resources_from_json(args)) {
         Gate::Open(permit) => Ok(Decision::Proceed(permit)),
         Gate::Check(check) => match check.run_detailed(args.clone()).await {
             Ok((permit, None)) => Ok(Decision::Proceed(permit)),

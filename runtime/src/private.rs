@@ -12,8 +12,9 @@ use std::pin::Pin;
 
 use serde_json::{Map, Value};
 
-pub use crate::enforce::{Check, Gate, Permit, gate};
+pub use crate::enforce::{Check, Gate, Permit, gate, gate_with};
 pub use crate::registry::{BUILTINS, BuiltinInfo};
+pub use crate::resource::{CommandArg, PathArg, Resource, ResourceKind, ResourceSpec, UrlArg};
 pub use crate::signature::{ForeignRefusalError, RecordArg, RefusalError, SideEffectResult};
 pub use crate::{Error, SideEffectAction};
 pub use linkme;

@@ -23,13 +23,18 @@ use std::sync::{OnceLock, RwLock};
 
 use rustc_hash::FxHashMap;
 
+use crate::resource::{Resource, ResourceSpec};
 use crate::{Error, Result, SideEffectAction};
 
-/// One registered builtin: its action and where it was declared.
+/// One registered builtin: its action, the resources it declares and where it was declared.
 ///
 /// ```
-/// let info = sidefx::registry::BuiltinInfo::new("exec", "process.exec", "process.exec");
+/// use sidefx::resource::{ResourceKind, ResourceSpec};
+/// const RESOURCES: &[ResourceSpec] = &[ResourceSpec::new(ResourceKind::Command, "argv")];
+/// let info = sidefx::registry::BuiltinInfo::new("exec", "process.exec", "process.exec")
+///     .with_resources(RESOURCES);
 /// assert_eq!(info.name, "exec");
+/// assert_eq!(info.resources[0].arg, "argv");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct BuiltinInfo {
@@ -39,6 +44,11 @@ pub struct BuiltinInfo {
     pub class: &'static str,
     /// Its capability.
     pub capability: &'static str,
+    /// The arguments that are resources (`path(..)`, `command(..)`, `url(..)` on the
+    /// attribute), in declaration order. [`enforce`](crate::enforce) reads them from the call's
+    /// JSON arguments so policy rules can match them.
+    #[serde(serialize_with = "serialize_resources")]
+    pub resources: &'static [ResourceSpec],
     /// The module that declared it (`module_path!()`), or `"<runtime>"` when registered by hand.
     pub module_path: &'static str,
     /// The source file that declared it.
@@ -59,10 +69,42 @@ impl BuiltinInfo {
             name,
             class,
             capability,
+            resources: &[],
             module_path: "<runtime>",
             file: "<runtime>",
             line: 0,
         }
+    }
+
+    /// The same entry with its resource arguments declared (builder style).
+    ///
+    /// ```
+    /// use sidefx::resource::{ResourceKind, ResourceSpec};
+    /// const COPY: &[ResourceSpec] = &[ResourceSpec::new(ResourceKind::Path, "from"), ResourceSpec::new(ResourceKind::Path, "to")];
+    /// let info = sidefx::registry::BuiltinInfo::new("copy_file", "fs.copy", "workspace.write_text")
+    ///     .with_resources(COPY);
+    /// assert_eq!(info.resources.len(), 2);
+    /// ```
+    pub const fn with_resources(mut self, resources: &'static [ResourceSpec]) -> Self {
+        self.resources = resources;
+        self
+    }
+
+    /// This builtin's resources read from a call's JSON arguments (an object keyed by parameter
+    /// name). Strict: a missing or ill-typed argument is
+    /// [`ResourceValue::Unreadable`](crate::resource::ResourceValue::Unreadable).
+    ///
+    /// ```
+    /// use sidefx::resource::{ResourceKind, ResourceSpec, ResourceValue};
+    /// const WRITE: &[ResourceSpec] = &[ResourceSpec::new(ResourceKind::Path, "path")];
+    /// let info = sidefx::registry::BuiltinInfo::new("write_file", "fs.write", "workspace.write_text")
+    ///     .with_resources(WRITE);
+    /// let found = info.resources_from_json(&serde_json::json!({"path": "src/a.rs", "text": "hi"}));
+    /// assert_eq!(found[0].value, ResourceValue::Path("src/a.rs".into()));
+    /// assert!(info.resources_from_json(&serde_json::json!({}))[0].value.is_unreadable());
+    /// ```
+    pub fn resources_from_json(&self, args: &serde_json::Value) -> Vec<Resource> {
+        self.resources.iter().map(|spec| spec.read_json(args)).collect()
     }
 
     /// The action this builtin performs.
@@ -74,6 +116,27 @@ impl BuiltinInfo {
     pub const fn action(&self) -> SideEffectAction {
         SideEffectAction::new(self.name, self.class, self.capability)
     }
+}
+
+/// Serialized as `[{"kind": "path", "arg": "from"}, ..]`.
+fn serialize_resources<S: serde::Serializer>(
+    resources: &&'static [ResourceSpec],
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    #[derive(serde::Serialize)]
+    struct Spec {
+        kind: &'static str,
+        arg: &'static str,
+    }
+    let mut seq = serializer.serialize_seq(Some(resources.len()))?;
+    for r in resources.iter() {
+        seq.serialize_element(&Spec {
+            kind: r.kind.as_str(),
+            arg: r.arg,
+        })?;
+    }
+    seq.end()
 }
 
 /// Two or more builtins registered under one name.
@@ -311,7 +374,8 @@ pub fn snapshot() -> Registry {
 
 /// Registers a builtin at run time, for runtimes that learn their builtins while running.
 ///
-/// The class must be a catalogue class with its capability, or a well-formed custom class.
+/// The class must be a catalogue class with its capability, or a well-formed custom class;
+/// each resource argument is declared once, under a non-empty name.
 ///
 /// ```
 /// use sidefx::registry::{self, BuiltinInfo};
@@ -336,6 +400,21 @@ pub fn register(entry: BuiltinInfo) -> Result<()> {
             )));
         }
         _ => {}
+    }
+    for (i, r) in entry.resources.iter().enumerate() {
+        if r.arg.is_empty() {
+            return Err(Error::Config(format!(
+                "builtin `{}`: resource {i} has an empty argument name; name the parameter that holds the {}",
+                entry.name,
+                r.kind.as_str()
+            )));
+        }
+        if entry.resources[..i].iter().any(|p| p.arg == r.arg) {
+            return Err(Error::Config(format!(
+                "builtin `{}`: argument `{}` is declared as a resource more than once; declare each argument once, with one kind",
+                entry.name, r.arg
+            )));
+        }
     }
     global().write().unwrap_or_else(|p| p.into_inner()).insert(entry);
     Ok(())

@@ -17,6 +17,9 @@ use std::path::PathBuf;
 
 pub use sidefx_catalogue::ResourceKind;
 
+mod args;
+pub use args::{CommandArg, PathArg, UrlArg};
+
 /// One declared resource argument of a builtin: its kind and the parameter's name.
 ///
 /// ```

@@ -526,7 +526,7 @@ mod connection {
     use sidefx::trust::{self, Outcome, TrustQuery};
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
 
-    #[sidefx::side_effect(class = "fs.write", skip(hits))]
+    #[sidefx::side_effect(class = "fs.write", path(path), skip(hits))]
     async fn acp_conn_write(hits: &AtomicUsize, path: &str) -> Result<(), sidefx::Error> {
         let _ = path;
         hits.fetch_add(1, Ordering::SeqCst);

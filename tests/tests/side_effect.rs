@@ -49,7 +49,7 @@ const SECRET: &str = "tok-3f9a-very-secret";
 
 /// Where each builtin below is declared (the line of its `fn`), for the registry test.
 const WRITE_NOTE_LINE: u32 = line!() + 2;
-#[side_effect(class = "fs.write", skip(ran), redact(token))]
+#[side_effect(class = "fs.write", path(path), skip(ran), redact(token))]
 async fn write_note(ran: &AtomicUsize, path: &str, token: &str) -> Result<String, ToolError> {
     let _ = token;
     ran.fetch_add(1, Ordering::SeqCst);
@@ -72,7 +72,7 @@ async fn charge_card(ran: &AtomicUsize, cents: u64) -> Result<u64, ToolError> {
 }
 
 /// The body runs and fails: act_auto with `audit_auto` records a `failure`.
-#[side_effect(class = "process.exec", skip(ran))]
+#[side_effect(class = "process.exec", command(program), skip(ran))]
 async fn exec_failing(ran: &AtomicUsize, program: &str) -> Result<(), ToolError> {
     ran.fetch_add(1, Ordering::SeqCst);
     Err(ToolError::Failed(format!("{program}: exit status 1")))
@@ -107,7 +107,7 @@ struct Workspace {
 }
 
 impl Workspace {
-    #[side_effect(class = "fs.mkdir")]
+    #[side_effect(class = "fs.mkdir", path(path))]
     async fn mkdir(&self, path: String) -> Result<String, ToolError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         Ok(path)

@@ -59,7 +59,7 @@ impl std::fmt::Display for ToolError {
 }
 
 /// Writes `text` to `path` under `root`, creating parent directories.
-#[sidefx::side_effect(class = "fs.write", skip(root))]
+#[sidefx::side_effect(class = "fs.write", path(path), skip(root))]
 async fn write_file(root: &Path, path: &str, text: &str) -> Result<(), ToolError> {
     let target = root.join(path);
     if let Some(dir) = target.parent() {
@@ -70,7 +70,7 @@ async fn write_file(root: &Path, path: &str, text: &str) -> Result<(), ToolError
 }
 
 /// Deletes the file `path` under `root`.
-#[sidefx::side_effect(class = "fs.delete", skip(root))]
+#[sidefx::side_effect(class = "fs.delete", path(path), skip(root))]
 async fn delete_file(root: &Path, path: &str) -> Result<(), ToolError> {
     std::fs::remove_file(root.join(path))?;
     Ok(())

@@ -73,7 +73,7 @@ impl std::error::Error for ToolError {}
 /// # std::fs::remove_file(root.join(&name)).unwrap();
 /// # });
 /// ```
-#[side_effect(class = "fs.write", skip(root))]
+#[side_effect(class = "fs.write", path(path), skip(root))]
 pub async fn write_file(root: &Path, path: &str, text: &str) -> Result<String, ToolError> {
     tokio::fs::write(root.join(path), text).await?;
     Ok(format!("wrote {path}"))
@@ -90,22 +90,30 @@ pub async fn write_file(root: &Path, path: &str, text: &str) -> Result<String, T
 /// assert!(!root.join(&name).exists());
 /// # });
 /// ```
-#[side_effect(class = "fs.delete", skip(root))]
+#[side_effect(class = "fs.delete", path(path), skip(root))]
 pub async fn delete_file(root: &Path, path: &str) -> Result<String, ToolError> {
     tokio::fs::remove_file(root.join(path)).await?;
     Ok(format!("deleted {path}"))
 }
 
-/// Runs `program` with `args` as a child process in the workspace `root`; returns its output.
+/// Runs the command `argv` (program, then arguments) as a child process in the workspace
+/// `root`; returns its output. `argv` is the call's command resource, so policy rules can
+/// match it token by token.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let out = sidefx_examples::tour::exec(&std::env::temp_dir(), "echo", &["hi"]).await.unwrap();
+/// let out = sidefx_examples::tour::exec(&std::env::temp_dir(), &["echo", "hi"]).await.unwrap();
 /// assert_eq!(out, "ran echo: hi");
 /// # });
 /// ```
-#[side_effect(class = "process.exec", skip(root))]
-pub async fn exec(root: &Path, program: &str, args: &[&str]) -> Result<String, ToolError> {
+#[side_effect(class = "process.exec", command(argv), skip(root))]
+pub async fn exec(root: &Path, argv: &[&str]) -> Result<String, ToolError> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(ToolError::Exit {
+            program: String::new(),
+            code: None,
+        });
+    };
     let out = tokio::process::Command::new(program)
         .args(args)
         .current_dir(root)
@@ -113,7 +121,7 @@ pub async fn exec(root: &Path, program: &str, args: &[&str]) -> Result<String, T
         .await?;
     if !out.status.success() {
         return Err(ToolError::Exit {
-            program: program.to_owned(),
+            program: (*program).to_owned(),
             code: out.status.code(),
         });
     }

@@ -90,7 +90,7 @@ pub fn policy_path() -> PathBuf {
 enum Call {
     WriteFile(&'static str, &'static str),
     DeleteFile(&'static str),
-    Exec(&'static str, &'static [&'static str]),
+    Exec(&'static [&'static str]),
     GitPush(&'static str),
     Charge(u64, &'static str),
 }
@@ -110,7 +110,7 @@ impl Call {
         match *self {
             Call::WriteFile(path, text) => write_file(root, path, text).await,
             Call::DeleteFile(path) => delete_file(root, path).await,
-            Call::Exec(program, args) => exec(root, program, args).await,
+            Call::Exec(argv) => exec(root, argv).await,
             Call::GitPush(branch) => git_push(root, branch).await,
             Call::Charge(cents, token) => charge_card(root, cents, token).await,
         }
@@ -119,14 +119,14 @@ impl Call {
 
 const CALLS: &[(&str, Call)] = &[
     ("planner", Call::WriteFile("notes.txt", "hello")),
-    ("planner", Call::Exec("echo", &["built"])),
+    ("planner", Call::Exec(&["echo", "built"])),
     ("planner", Call::DeleteFile("old.txt")),
     ("planner", Call::GitPush("main")),
     ("planner", Call::GitPush("release")),
     ("planner", Call::Charge(4200, "tok_4242_secret")),
     ("intern", Call::WriteFile("intern.txt", "draft")),
     ("intern", Call::DeleteFile("notes.txt")),
-    ("intern", Call::Exec("echo", &["hi"])),
+    ("intern", Call::Exec(&["echo", "hi"])),
 ];
 
 /// Runs the tour against `log`, writing its account to `out`. Needs a tokio runtime with

@@ -15,7 +15,7 @@
 //! use std::sync::Arc;
 //! use sidefx::acp::{self, PromptHandler, StopReason, Turn, rpc::RpcError};
 //!
-//! #[sidefx::side_effect(class = "fs.delete")]
+//! #[sidefx::side_effect(class = "fs.delete", path(path))]
 //! async fn delete_file(path: &str) -> Result<(), sidefx::Error> {
 //!     // ... the side effect ...
 //!     Ok(())

@@ -1,6 +1,6 @@
 use sidefx::side_effect;
 
-#[side_effect(class = "fs.write", name = "write", class = "fs.delete")]
+#[side_effect(class = "fs.write", name = "write", class = "fs.delete", path(path))]
 async fn write_file(path: &str) -> Result<(), sidefx::Error> {
     let _ = path;
     Ok(())

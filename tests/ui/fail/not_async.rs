@@ -1,6 +1,6 @@
 use sidefx::side_effect;
 
-#[side_effect(class = "fs.write")]
+#[side_effect(class = "fs.write", path(path))]
 fn write_file(path: &str) -> Result<(), sidefx::Error> {
     let _ = path;
     Ok(())

@@ -1,7 +1,7 @@
 use sidefx::side_effect;
 
 trait Tools {
-    #[side_effect(class = "fs.write")]
+    #[side_effect(class = "fs.write", path(path))]
     async fn write_file(&self, path: &str) -> Result<(), sidefx::Error>;
 }
 

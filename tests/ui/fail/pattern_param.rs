@@ -1,8 +1,8 @@
 use sidefx::side_effect;
 
-#[side_effect(class = "fs.copy")]
-async fn copy_file((from, to): (String, String)) -> Result<(), sidefx::Error> {
-    let _ = (from, to);
+#[side_effect(class = "store.write")]
+async fn store_pair((key, value): (String, String)) -> Result<(), sidefx::Error> {
+    let _ = (key, value);
     Ok(())
 }
 

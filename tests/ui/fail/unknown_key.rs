@@ -1,6 +1,6 @@
 use sidefx::side_effect;
 
-#[side_effect(class = "fs.write", skp(path))]
+#[side_effect(class = "fs.write", path(path), skp(path))]
 async fn write_file(path: &str) -> Result<(), sidefx::Error> {
     let _ = path;
     Ok(())

@@ -3,7 +3,7 @@
 // name `sidefx` does not exist at all.
 extern crate sidefx as my_sidefx;
 
-#[my_sidefx::side_effect(class = "fs.mkdir", crate = "my_sidefx")]
+#[my_sidefx::side_effect(class = "fs.mkdir", path(path), crate = "my_sidefx")]
 async fn mkdir(path: String) -> Result<String, my_sidefx::Error> {
     Ok(path)
 }
