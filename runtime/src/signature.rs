@@ -16,7 +16,7 @@
 //! enum ToolError { Refused(sidefx::Error), Io(std::io::Error) }
 //! impl From<sidefx::Error> for ToolError { fn from(e: sidefx::Error) -> Self { ToolError::Refused(e) } }
 //!
-//! #[sidefx::side_effect(class = "fs.write")]
+//! #[sidefx::side_effect(class = "fs.write", path(path))]
 //! async fn write_note(path: String) -> Result<(), ToolError> {
 //!     std::fs::write(path, "note").map_err(ToolError::Io)
 //! }

@@ -23,7 +23,7 @@ struct Writer {
 
 #[sidefx::async_trait]
 impl Tool for Writer {
-    #[side_effect(class = "fs.write", name = "async_trait.write", redact(token))]
+    #[side_effect(class = "fs.write", name = "async_trait.write", path(path), redact(token))]
     async fn write(&self, path: String, token: &str) -> Result<String, ToolError> {
         let _ = token;
         self.ran.fetch_add(1, Ordering::SeqCst);

@@ -8,7 +8,7 @@ trait Tool {
 struct Agent;
 
 impl Tool for Agent {
-    #[side_effect(class = "fs.write")]
+    #[side_effect(class = "fs.write", no_resource)]
     #[sidefx::async_trait]
     async fn run(&self) -> Result<(), sidefx::Error> {
         Ok(())

@@ -34,7 +34,7 @@ impl Tool for Agent {
 
     /// Documented, and the attribute below another attribute.
     #[allow(clippy::unused_async)]
-    #[side_effect(class = "fs.delete", name = "agent.reset")]
+    #[side_effect(class = "fs.delete", name = "agent.reset", no_resource)]
     async fn reset(&mut self) -> Result<(), ToolError> {
         self.runs = 0;
         Ok(())

@@ -8,7 +8,7 @@ use sidefx::{async_trait, side_effect};
 trait Store {
     async fn put(&self, key: String) -> Result<usize, sidefx::Error>;
 
-    #[side_effect(class = "fs.write", name = "store.put_default")]
+    #[side_effect(class = "fs.write", name = "store.put_default", path(key))]
     async fn put_default(&self, key: String) -> Result<usize, sidefx::Error> {
         Ok(key.len() * 2)
     }
@@ -20,7 +20,7 @@ struct Local {
 
 #[async_trait(?Send)]
 impl Store for Local {
-    #[side_effect(class = "fs.write")]
+    #[side_effect(class = "fs.write", path(key))]
     async fn put(&self, key: String) -> Result<usize, sidefx::Error> {
         self.seen.set(self.seen.get() + 1);
         Ok(key.len())
