@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use crate::approval::{self, ApprovalDecision, ApprovalDraft, Approver, Verdict};
 use crate::log::{EventLog, LogEvent, Topic};
 use crate::resource::Resource;
+use crate::rules::DecidedBy;
 use crate::scope::{self, ApprovalSettings, DispatchContext, Scope};
 use crate::trust::{self, Outcome, TrustDraft};
 use crate::{Error, Result, SideEffectAction, Tier};
@@ -168,8 +169,11 @@ struct Call {
     approval: Result<ApprovalSettings>,
     trace_id: String,
     args: Value,
-    /// The call's declared resources, as read from its arguments.
-    resources: Vec<Resource>,
+    /// The call's declared resources, normalised as the rules saw them (`[{"kind", "arg",
+    /// "value"}]`), for records.
+    resources: Value,
+    /// The rule or row whose answer stood.
+    decided_by: DecidedBy,
 }
 
 /// The synchronous first half of enforcement: decides from the task scope whether the call can
@@ -177,48 +181,88 @@ struct Call {
 #[doc(hidden)]
 #[inline]
 pub fn gate(action: &SideEffectAction) -> Gate {
-    match scope::try_with_current(|scope| gate_in(scope, action)) {
-        Some(gate) => gate,
-        None if !scope::is_process_strict() => {
-            trace_decision(action, scope::DEFAULT_AGENT, Tier::ActAuto, "proceed", "");
-            Gate::Open(Permit::FREE)
-        }
-        None => check(&Scope::default(), action),
-    }
+    gate_impl(action, false, Vec::new)
 }
 
 /// [`gate`] for a builtin that declares resources: `resources` reads them from the call's
-/// arguments, and runs only when the decision needs them.
+/// arguments, and runs only when the decision needs them (a policy with rules, or the slow
+/// path's records). Without rules the decision is the cached one of [`gate`].
 #[doc(hidden)]
 #[inline]
 pub fn gate_with(action: &SideEffectAction, resources: impl FnOnce() -> Vec<Resource>) -> Gate {
-    match gate(action) {
-        Gate::Check(mut check) => {
-            check.call.resources = resources();
-            Gate::Check(check)
+    gate_impl(action, true, resources)
+}
+
+#[inline(always)]
+fn gate_impl(action: &SideEffectAction, declared: bool, resources: impl FnOnce() -> Vec<Resource>) -> Gate {
+    let mut read = Some(resources);
+    let mut take = || read.take().map_or_else(Vec::new, |f| f());
+    match scope::try_with_current(|scope| gate_in(scope, action, declared, &mut take)) {
+        Some(gate) => gate,
+        None if !scope::is_process_strict() => {
+            trace_decision(
+                action,
+                scope::DEFAULT_AGENT,
+                Tier::ActAuto,
+                "proceed",
+                "",
+                &DecidedBy::Default,
+            );
+            Gate::Open(Permit::FREE)
         }
-        open => open,
+        None => check(&Scope::default(), action, take()),
     }
 }
 
 #[inline]
-fn gate_in(scope: &Scope, action: &SideEffectAction) -> Gate {
+fn gate_in(
+    scope: &Scope,
+    action: &SideEffectAction,
+    declared: bool,
+    resources: &mut impl FnMut() -> Vec<Resource>,
+) -> Gate {
+    // With rules, the answer depends on the call's resources: never from the cache. A builtin
+    // that declares none gets the cached answer, which already includes resource-free rules.
+    if declared && scope.has_rules() {
+        return gate_rules(scope, action, resources());
+    }
     match scope.decide_cached(action) {
         Ok((agent, Tier::ActAuto, false)) if !scope.audit_auto() => {
             if decision_traced() {
                 let trace = scope.dispatch().and_then(|d| d.trace_id.as_deref()).unwrap_or("");
-                emit_decision(action, agent, Tier::ActAuto, "proceed", trace);
+                emit_decision(
+                    action,
+                    agent,
+                    Tier::ActAuto,
+                    "proceed",
+                    trace,
+                    &DecidedBy::Default,
+                );
             }
             Gate::Open(Permit::FREE)
         }
-        _ => check(scope, action),
+        _ => check(scope, action, resources()),
+    }
+}
+
+/// The gate under a policy with rules, for a call whose resources have been read.
+#[cold]
+#[inline(never)]
+fn gate_rules(scope: &Scope, action: &SideEffectAction, resources: Vec<Resource>) -> Gate {
+    match scope.decide_call(action, &resources) {
+        Ok((agent, Tier::ActAuto, false, by)) if !scope.audit_auto() => {
+            let trace = scope.dispatch().and_then(|d| d.trace_id.as_deref()).unwrap_or("");
+            trace_decision(action, agent, Tier::ActAuto, "proceed", trace, &by);
+            Gate::Open(Permit::FREE)
+        }
+        _ => check(scope, action, resources),
     }
 }
 
 #[cold]
 #[inline(never)]
-fn check(scope: &Scope, action: &SideEffectAction) -> Gate {
-    Gate::Check(Box::new(Check::capture(scope, action)))
+fn check(scope: &Scope, action: &SideEffectAction, resources: Vec<Resource>) -> Gate {
+    Gate::Check(Box::new(Check::capture(scope, action, &resources)))
 }
 
 /// Whether an `info` event could be recorded at all: the cheap, inlined part of
@@ -230,15 +274,29 @@ fn decision_traced() -> bool {
 }
 
 #[inline(always)]
-fn trace_decision(action: &SideEffectAction, agent: &str, tier: Tier, outcome: &str, trace_id: &str) {
+fn trace_decision(
+    action: &SideEffectAction,
+    agent: &str,
+    tier: Tier,
+    outcome: &str,
+    trace_id: &str,
+    decided_by: &DecidedBy,
+) {
     if decision_traced() {
-        emit_decision(action, agent, tier, outcome, trace_id);
+        emit_decision(action, agent, tier, outcome, trace_id, decided_by);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn emit_decision(action: &SideEffectAction, agent: &str, tier: Tier, outcome: &str, trace_id: &str) {
+fn emit_decision(
+    action: &SideEffectAction,
+    agent: &str,
+    tier: Tier,
+    outcome: &str,
+    trace_id: &str,
+    decided_by: &DecidedBy,
+) {
     tracing::info!(
         target: "sidefx::decision",
         agent,
@@ -247,21 +305,28 @@ fn emit_decision(action: &SideEffectAction, agent: &str, tier: Tier, outcome: &s
         tier = tier.as_str(),
         outcome,
         trace_id,
+        decided_by = %decided_by,
         "tool_decision"
     );
 }
 
 impl Check {
-    fn capture(scope: &Scope, action: &SideEffectAction) -> Check {
+    fn capture(scope: &Scope, action: &SideEffectAction, resources: &[Resource]) -> Check {
         let approval = scope.approval_settings(action);
         let dispatch = scope.dispatch_arc();
         let trace_id = dispatch
             .as_ref()
             .and_then(|d| d.trace_id.clone())
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let (agent, tier, requires_human, refusal) = match scope.decide(action) {
-            Ok((a, t, h)) => (a.to_owned(), t, h, None),
-            Err(e) => (scope::DEFAULT_AGENT.to_owned(), Tier::Shadow, false, Some(e)),
+        let (agent, tier, requires_human, decided_by, refusal) = match scope.decide_call(action, resources) {
+            Ok((a, t, h, by)) => (a.to_owned(), t, h, by, None),
+            Err(e) => (
+                scope::DEFAULT_AGENT.to_owned(),
+                Tier::Shadow,
+                false,
+                DecidedBy::Default,
+                Some(e),
+            ),
         };
         Check {
             call: Call {
@@ -275,7 +340,8 @@ impl Check {
                 approval,
                 trace_id,
                 args: Value::Null,
-                resources: Vec::new(),
+                resources: scope.normalise_resources(resources),
+                decided_by,
             },
             refusal,
         }
@@ -313,7 +379,14 @@ impl Check {
 
 impl Call {
     fn trace(&self, outcome: &str) {
-        trace_decision(&self.action, &self.agent, self.tier, outcome, &self.trace_id);
+        trace_decision(
+            &self.action,
+            &self.agent,
+            self.tier,
+            outcome,
+            &self.trace_id,
+            &self.decided_by,
+        );
     }
 
     fn log(&self, tier: Tier) -> Result<&dyn EventLog> {
@@ -356,6 +429,7 @@ impl Call {
             trace_id: self.trace_id.clone(),
             args: self.args.clone(),
             resources: self.resources.clone(),
+            decided_by: self.decided_by.clone(),
         }
     }
 
@@ -506,6 +580,8 @@ impl Call {
             "action_class": self.action.class,
             "capability": self.action.capability,
             "args": self.args,
+            "resources": self.resources,
+            "decided_by": self.decided_by,
             "trace_id": self.trace_id,
             "trigger_event_id": d.and_then(|d| d.trigger_event_id.as_deref()),
             "replay_of_event_id": d.and_then(|d| d.replay_of_event_id.as_deref()),
@@ -531,6 +607,9 @@ impl Call {
             .meta("action_class", self.action.class)
             .meta("capability", self.action.capability)
             .meta("args", self.args.clone())
+            // New keys only: existing fields are hashed as before, so old chains verify.
+            .meta("resources", self.resources.clone())
+            .meta("decided_by", json!(self.decided_by))
             .meta(
                 "trigger_event_id",
                 json!(d.and_then(|d| d.trigger_event_id.clone())),
@@ -559,7 +638,11 @@ impl Call {
 pub async fn enforce(builtin: &str, args: &Value) -> Result<Decision> {
     let info = crate::registry::require(builtin)?;
     let action = info.action();
-    match gate_with(&action, || info.resources_from_json(args)) {
+    let gate = match info.resources.is_empty() {
+        true => gate(&action),
+        false => gate_with(&action, || info.resources_from_json(args)),
+    };
+    match gate {
         Gate::Open(permit) => Ok(Decision::Proceed(permit)),
         Gate::Check(check) => match check.run_detailed(args.clone()).await {
             Ok((permit, None)) => Ok(Decision::Proceed(permit)),

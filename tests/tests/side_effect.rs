@@ -8,6 +8,8 @@
 // Submodules live under tests/side_effect/ so that cargo does not build each as its own binary.
 #[path = "side_effect/async_trait_methods.rs"]
 mod async_trait_methods;
+#[path = "side_effect/resources.rs"]
+mod resources;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -132,6 +132,24 @@ impl Scope {
         }
     }
 
+    /// A call's resources normalised as the rules see them (resolved against the workspace,
+    /// `..` removed), as records show them: `[{"kind", "arg", "value"}]`, `value` null when
+    /// unreadable. Empty when the call has none.
+    ///
+    /// ```
+    /// use sidefx::resource::{Resource, ResourceKind, ResourceValue};
+    /// let r = [Resource::new(ResourceKind::Path, "path", ResourceValue::Path("/w/src/../a".into()))];
+    /// let shown = sidefx::Scope::capture().normalise_resources(&r);
+    /// assert_eq!(shown[0]["value"], "/w/a");
+    /// ```
+    pub fn normalise_resources(&self, resources: &[Resource]) -> serde_json::Value {
+        if resources.is_empty() {
+            return serde_json::Value::Array(Vec::new());
+        }
+        let workspace = self.policies().find_map(|p| p.workspace.as_deref());
+        crate::rules::CallFacts::gather(resources, &self.rule_env().anchors(workspace)).to_json()
+    }
+
     /// The approval settings every scope's policy calls for, combined tighten-only: reviewer
     /// allowlists intersect, the largest quorum and the shortest timeout win. Fails with
     /// `SIDEFX-NO-REVIEWER` when nobody could approve: the allowlists have nobody in common, or
@@ -288,6 +306,7 @@ impl Scope {
 
     /// The allocation-free core of [`resolve`](Self::resolve): the agent is borrowed.
     #[inline]
+    #[cfg_attr(not(test), allow(dead_code))] // the reference the cache is tested against
     pub(crate) fn decide(&self, action: &SideEffectAction) -> Result<(&str, Tier, bool)> {
         let agent = self.agent();
         let answer = self.answer(agent, action);
