@@ -211,6 +211,9 @@ fn percentiles(s: &Setup) {
     println!("\nrules_1000 percentiles (single calls, one timer pair each)");
     single(|_| (), 1, 200_000).print("timer (empty Instant pair)");
     single(|k| decide(s, k), n, 200_000).print("decide_precomputed_facts");
+    for k in 0..n {
+        single(|_| decide(s, k), 1, 20_000).print(&format!("  decide call {k} ({})", s.calls[k].0.class));
+    }
     single(|k| decide_each(s, k), n, 20_000).print("each_rule_in_a_loop");
     let anchors = s.env.anchors(None);
     single(|_| CallFacts::gather(&s.calls[0].1, &anchors), 1, 50_000)

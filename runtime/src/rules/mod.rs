@@ -147,11 +147,42 @@ pub struct Rules {
 struct Compiled {
     source: Vec<Value>,
     rules: Vec<Rule>,
-    /// Rules without a matcher: candidates for every call.
-    plain: Vec<usize>,
+    /// Rules without a matcher, by their most selective filter.
+    plain: PlainIndex,
     paths: path::PathIndex,
     commands: command::CommandIndex,
     urls: url::UrlIndex,
+}
+
+/// Matcher-less rules indexed by the first filter they have (builtin, else class, else agent),
+/// so a call looks at the few that can admit it rather than all of them.
+#[derive(Debug, Default)]
+struct PlainIndex {
+    by_builtin: rustc_hash::FxHashMap<String, Vec<usize>>,
+    by_class: rustc_hash::FxHashMap<String, Vec<usize>>,
+    by_agent: rustc_hash::FxHashMap<String, Vec<usize>>,
+    rest: Vec<usize>,
+}
+
+impl PlainIndex {
+    fn add(&mut self, i: usize, rule: &Rule) {
+        let list = match (&rule.builtin, &rule.class, &rule.agent) {
+            (Some(b), ..) => self.by_builtin.entry(b.clone()).or_default(),
+            (None, Some(c), _) => self.by_class.entry(c.clone()).or_default(),
+            (None, None, Some(a)) => self.by_agent.entry(a.clone()).or_default(),
+            (None, None, None) => &mut self.rest,
+        };
+        list.push(i);
+    }
+
+    /// Every matcher-less rule that may admit the call (each at most once).
+    fn for_call<'a>(&'a self, agent: &str, action: &SideEffectAction) -> impl Iterator<Item = &'a usize> {
+        let get = |m: &'a rustc_hash::FxHashMap<String, Vec<usize>>, k: &str| m.get(k).into_iter().flatten();
+        get(&self.by_builtin, action.builtin)
+            .chain(get(&self.by_class, action.class))
+            .chain(get(&self.by_agent, agent))
+            .chain(self.rest.iter())
+    }
 }
 
 impl std::fmt::Debug for Rules {
@@ -196,13 +227,13 @@ impl Rules {
 
     /// Compiles parsed rules into the indexes used at call time.
     fn compile(source: Vec<Value>, rules: Vec<Rule>) -> std::result::Result<Rules, String> {
-        let mut plain = Vec::new();
+        let mut plain = PlainIndex::default();
         let mut paths = path::PathIndexBuilder::default();
         let mut commands = command::CommandIndex::default();
         let mut urls = url::UrlIndex::default();
         for (i, rule) in rules.iter().enumerate() {
             match &rule.matcher {
-                Matcher::Any => plain.push(i),
+                Matcher::Any => plain.add(i, rule),
                 Matcher::Path(patterns) => paths.add(i, patterns),
                 Matcher::Command(prefix) => commands.add(i, prefix),
                 Matcher::Url(pattern) => urls.add(i, pattern),
@@ -309,7 +340,7 @@ impl Rules {
                 out.push(i);
             }
         };
-        for &i in &c.plain {
+        for &i in c.plain.for_call(agent, action) {
             consider(i, &mut out);
         }
         let mut candidates: FxHashSet<usize> = FxHashSet::default();

@@ -1,13 +1,18 @@
 //! Path rules: patterns anchored at the workspace, the file-system root or the home directory,
-//! compiled once per policy into glob sets, and matched against each path argument's lexical
-//! and real form, on bytes (never a lossy conversion).
+//! compiled once per policy, and matched against each path argument's lexical and real form, on
+//! bytes (never a lossy conversion).
+//!
+//! A glob can only match a path that starts with the glob's literal leading directories
+//! (`src/m3` for `src/m3/**/*.rs`), so globs are indexed by that literal prefix: a path looks up
+//! each of its own leading-directory prefixes and matches only those globs. Globs without a
+//! literal prefix (`**/*.pem`) go into one glob set checked for every path.
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
-use rustc_hash::FxHashSet;
+use globset::{Candidate, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::facts::{Forms, PathFact};
 
@@ -86,10 +91,14 @@ fn build(glob: &str) -> Result<globset::Glob, globset::Error> {
 
 /// Collects every path rule's patterns before compiling them into three sets.
 pub(crate) struct PathIndexBuilder {
-    globs: [(GlobSetBuilder, Vec<usize>); 3],
+    unprefixed: [(GlobSetBuilder, Vec<usize>); 3],
+    by_literal: [Prefixed; 3],
     literals: [BTreeMap<Vec<u8>, Vec<usize>>; 3],
     rules: Vec<usize>,
 }
+
+/// Globs by their literal leading directories, with the rule each belongs to.
+type Prefixed = FxHashMap<Box<[u8]>, Vec<(GlobMatcher, usize)>>;
 
 fn slot(anchor: Anchor) -> usize {
     match anchor {
@@ -102,7 +111,8 @@ fn slot(anchor: Anchor) -> usize {
 impl Default for PathIndexBuilder {
     fn default() -> Self {
         PathIndexBuilder {
-            globs: std::array::from_fn(|_| (GlobSetBuilder::new(), Vec::new())),
+            unprefixed: std::array::from_fn(|_| (GlobSetBuilder::new(), Vec::new())),
+            by_literal: Default::default(),
             literals: Default::default(),
             rules: Vec::new(),
         }
@@ -117,15 +127,23 @@ impl PathIndexBuilder {
             // Validated in `parse_pattern`; a failure here cannot happen, and skipping would
             // only drop a glob, so report it instead of panicking.
             if let Ok(g) = build(&p.glob) {
-                self.globs[s].0.add(g);
-                self.globs[s].1.push(rule);
+                if p.literal.is_empty() {
+                    self.unprefixed[s].0.add(g);
+                    self.unprefixed[s].1.push(rule);
+                } else {
+                    let key: Box<[u8]> = p.literal.clone().into_boxed_slice();
+                    self.by_literal[s]
+                        .entry(key)
+                        .or_default()
+                        .push((g.compile_matcher(), rule));
+                }
             }
             self.literals[s].entry(p.literal.clone()).or_default().push(rule);
         }
     }
 
     pub(crate) fn build(self) -> Result<PathIndex, String> {
-        let [a, b, c] = self.globs;
+        let [a, b, c] = self.unprefixed;
         let set = |(builder, owners): (GlobSetBuilder, Vec<usize>)| {
             builder
                 .build()
@@ -134,6 +152,7 @@ impl PathIndexBuilder {
         };
         Ok(PathIndex {
             sets: [set(a)?, set(b)?, set(c)?],
+            by_literal: self.by_literal,
             literals: self.literals,
             rules: self.rules,
         })
@@ -144,6 +163,7 @@ impl PathIndexBuilder {
 #[derive(Debug)]
 pub(crate) struct PathIndex {
     sets: [(GlobSet, Vec<usize>); 3],
+    by_literal: [Prefixed; 3],
     literals: [BTreeMap<Vec<u8>, Vec<usize>>; 3],
     rules: Vec<usize>,
 }
@@ -156,6 +176,7 @@ impl Default for PathIndex {
                 (GlobSet::empty(), Vec::new()),
                 (GlobSet::empty(), Vec::new()),
             ],
+            by_literal: Default::default(),
             literals: Default::default(),
             rules: Vec::new(),
         }
@@ -220,11 +241,28 @@ impl PathIndex {
         ] {
             let Some(bytes) = bytes else { continue };
             let (set, owners) = &self.sets[s];
+            let candidate = Candidate::from_bytes(bytes);
             if !set.is_empty() {
-                set.matches_candidate_into(&Candidate::from_bytes(bytes), scratch);
+                set.matches_candidate_into(&candidate, scratch);
                 out.extend(scratch.iter().map(|&g| owners[g]));
             }
-            for (lit, rules) in self.literals[s].range(bytes.to_vec()..) {
+            if !self.by_literal[s].is_empty() {
+                let prefixes = bytes
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, &b)| b == b'/' && i > 0)
+                    .map(|(i, _)| &bytes[..i])
+                    .chain(std::iter::once(bytes));
+                for prefix in prefixes {
+                    for (glob, rule) in self.by_literal[s].get(prefix).into_iter().flatten() {
+                        if glob.is_match_candidate(&candidate) {
+                            out.push(*rule);
+                        }
+                    }
+                }
+            }
+            let from = std::ops::Bound::Included(bytes);
+            for (lit, rules) in self.literals[s].range::<[u8], _>((from, std::ops::Bound::Unbounded)) {
                 if !lit.starts_with(bytes) {
                     break;
                 }
