@@ -8,7 +8,7 @@
 //! sidefx log tail [--topic T] [--follow] [--limit N]
 //! sidefx trust list [--agent A] [--outcome O] [--since T] [--limit N] ...
 //! sidefx trust verify                          exit 1 if the hash chain is broken
-//! sidefx trust export                          every trust record, one JSON object a line
+//! sidefx trust export                          every trust record (its hashed form), one JSON object a line
 //! sidefx policy check FILE [--builtin NAME=CLASS]... [--manifest CARGO_TOML]...
 //! sidefx policy explain FILE --agent A --builtin B [--class C] [--path P]... [--command LINE]
 //!                      [--url U]... [--workspace DIR]     the decision for a hypothetical call

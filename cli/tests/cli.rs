@@ -22,6 +22,9 @@ mod hostile;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sidefx");
 
+#[path = "cli/tamper.rs"]
+mod tamper;
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

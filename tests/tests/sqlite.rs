@@ -22,6 +22,9 @@ use sidefx::{Error, Tier};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_sidefx-log-stress");
 
+#[path = "sqlite/tamper.rs"]
+mod tamper;
+
 fn helper() -> Command {
     let mut c = Command::new(HELPER);
     c.stdin(Stdio::piped())

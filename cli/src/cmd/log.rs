@@ -95,7 +95,7 @@ async fn tail(
     let mut recent = Vec::new();
     let mut cursors = Vec::new();
     for t in &topics {
-        let last = log.latest(t).await.map_err(err)?.map_or(0, |e| e.id);
+        let last = log.last_id(t).await.map_err(err)?;
         let events = log
             .read_range(t, last.saturating_sub(limit as u64), limit)
             .await

@@ -5,7 +5,7 @@ use std::time::UNIX_EPOCH;
 use clap::Subcommand;
 use serde_json::json;
 use sidefx::log::{EventLog, Topic, now_ms};
-use sidefx::trust::{self, Outcome, TrustQuery};
+use sidefx::trust::{self, Outcome, TrustQuery, TrustRecord};
 
 use crate::output::{out, out_json, out_text};
 use crate::table::Table;
@@ -39,7 +39,8 @@ pub enum TrustCmd {
     },
     /// Verify the hash chain; exit status 1 names the first broken record.
     Verify,
-    /// Every trust record exactly as stored, one JSON object a line.
+    /// Every trust record in its canonical, hashed form (sorted keys), one JSON object a line.
+    /// Stored fields outside the hash are never printed; `trust verify` reports them.
     Export,
 }
 
@@ -130,7 +131,13 @@ pub async fn run(log: &dyn EventLog, cmd: TrustCmd, json: bool) -> Res {
                 after = last.id;
                 let mut text = String::new();
                 for e in &batch {
-                    text.push_str(&e.event.payload.to_string());
+                    // Only what the hash covers: the record re-encoded, not the stored bytes.
+                    let record = TrustRecord::from_event(&e.event).map_err(|x| {
+                        format!("trust record at event {}: {x} (run `sidefx trust verify`)", e.id)
+                    })?;
+                    let value =
+                        serde_json::to_value(&record).map_err(|x| format!("cannot encode JSON: {x}"))?;
+                    text.push_str(&sidefx::canonical::to_string(&value));
                     text.push('\n');
                 }
                 out(&text)?;

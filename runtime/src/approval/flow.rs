@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{ApprovalDecision, ApprovalDraft, ApprovalRequest, ApprovalResponse, ApprovalStatus, resolve};
-use crate::log::{EventId, EventLog, LogEvent, StoredEvent, Topic, now_ms, rfc3339_ms, subscribe};
+use crate::log::{Conflicts, EventId, EventLog, LogEvent, StoredEvent, Topic, now_ms, rfc3339_ms, subscribe};
 use crate::{Error, Result};
 
 fn event(kind: &str, request_id: &str, payload: Value) -> LogEvent {
@@ -199,16 +199,17 @@ pub async fn respond(
 /// Writes the decision the responses (or the deadline) call for, unless one is recorded.
 /// Returns the recorded decision, or `None` while the request is still open.
 async fn settle(log: &dyn EventLog, request: &ApprovalRequest) -> Result<Option<ApprovalDecision>> {
+    let topic = Topic::HITL_APPROVALS;
+    let mut conflicts = Conflicts::new(&topic, "an approval decision");
     loop {
+        // The head exactly as compare-and-append checks it, read before the events so the
+        // decision is derived from everything up to it (later events are left for the retry).
+        let head = log.latest(&topic).await?.map(|e| e.id);
         let mut fold = Fold::default();
         let events = log
-            .read_range(
-                &Topic::HITL_APPROVALS,
-                request.event_id.saturating_sub(1),
-                usize::MAX,
-            )
+            .read_range(&topic, request.event_id.saturating_sub(1), usize::MAX)
             .await?;
-        for e in &events {
+        for e in events.iter().take_while(|e| Some(e.id) <= head) {
             fold.apply(e);
         }
         let Some(s) = fold.by_id.get(&request.request_id) else {
@@ -229,15 +230,12 @@ async fn settle(log: &dyn EventLog, request: &ApprovalRequest) -> Result<Option<
         payload["request_id"] = json!(request.request_id);
         payload["decided_at_ms"] = json!(now_ms());
         let ev = event(decision.kind(), &request.request_id, payload);
-        let head = events.last().map(|e| e.id);
-        if log
-            .append_if_latest(&Topic::HITL_APPROVALS, head, ev)
-            .await?
-            .is_some()
-        {
+        if log.append_if_latest(&topic, head, ev).await?.is_some() {
             return Ok(Some(decision));
         }
-        // Someone appended meanwhile (maybe the decision): re-read and decide again.
+        // Someone appended meanwhile (maybe the decision): re-read and decide again, a bounded
+        // number of times.
+        conflicts.conflicted(head)?;
     }
 }
 

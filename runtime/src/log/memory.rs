@@ -10,7 +10,9 @@ use crate::Result;
 
 /// An event log in memory. Optionally bounded: a bounded log keeps the newest `capacity` events
 /// per topic and drops older ones (ids keep increasing), so history reads and chain
-/// verification see only the retained window.
+/// verification see only the retained window. It says so through
+/// [`first_retained`](EventLog::first_retained): the only log whose trust chain may start after
+/// genesis.
 ///
 /// ```
 /// use sidefx::log::{EventLog, LogEvent, MemoryEventLog, Topic};
@@ -34,6 +36,8 @@ pub struct MemoryEventLog {
 struct TopicState {
     events: VecDeque<StoredEvent>,
     last_id: EventId,
+    // The oldest id kept: advanced only when the bound drops an event, never read off the data.
+    first_retained: EventId,
     // Carries the latest id so waiters never miss an append made after they subscribed.
     notify: watch::Sender<EventId>,
 }
@@ -43,6 +47,7 @@ impl TopicState {
         TopicState {
             events: VecDeque::new(),
             last_id: 0,
+            first_retained: 1,
             notify: watch::Sender::new(0),
         }
     }
@@ -86,8 +91,10 @@ impl MemoryEventLog {
         out
     }
 
-    /// Rebuilds a log from stored events (as [`snapshot`](Self::snapshot) returns them), keeping
-    /// their ids. Events of a topic must come in increasing id order.
+    /// Rebuilds a complete, unbounded log from stored events (as [`snapshot`](Self::snapshot)
+    /// returns them), keeping their ids. Each topic's events must start at id 1 and follow
+    /// without gaps: a snapshot with events cut off (or of a bounded log that dropped some) is
+    /// refused, since the restored log would claim a history it does not hold.
     ///
     /// ```
     /// let a = sidefx::log::MemoryEventLog::new();
@@ -100,9 +107,16 @@ impl MemoryEventLog {
             let mut topics = log.lock();
             for (topic, event) in events {
                 let state = topics.entry(topic.clone()).or_insert_with(TopicState::new);
-                // Ids must be contiguous so reads can index by arithmetic.
-                let contiguous = state.events.is_empty() || event.id == state.last_id + 1;
-                if event.id <= state.last_id || !contiguous {
+                // Ids must be contiguous from 1: reads index by arithmetic, and a restored log
+                // keeps everything, so its chains must reach back to genesis.
+                if state.events.is_empty() && event.id != 1 {
+                    return Err(crate::Error::Log(format!(
+                        "cannot restore topic {topic}: it starts at event {}, not 1; a restored log must hold \
+                         each topic's whole history",
+                        event.id
+                    )));
+                }
+                if event.id != state.last_id + 1 {
                     return Err(crate::Error::Log(format!(
                         "cannot restore topic {topic}: event id {} does not directly follow {}",
                         event.id, state.last_id
@@ -127,7 +141,9 @@ impl MemoryEventLog {
         state.events.push_back(StoredEvent { id, event });
         if let Some(cap) = self.capacity {
             while state.events.len() > cap {
-                state.events.pop_front();
+                if let Some(dropped) = state.events.pop_front() {
+                    state.first_retained = dropped.id + 1;
+                }
             }
         }
         state.notify.send_replace(id);
@@ -169,7 +185,16 @@ impl EventLog for MemoryEventLog {
     }
 
     async fn latest(&self, topic: &Topic) -> Result<Option<StoredEvent>> {
+        // The newest retained event is always the one at `last_id` (capacity is at least 1).
         Ok(self.lock().get(topic).and_then(|s| s.events.back().cloned()))
+    }
+
+    async fn last_id(&self, topic: &Topic) -> Result<EventId> {
+        Ok(self.lock().get(topic).map_or(0, |s| s.last_id))
+    }
+
+    async fn first_retained(&self, topic: &Topic) -> Result<EventId> {
+        Ok(self.lock().get(topic).map_or(1, |s| s.first_retained))
     }
 
     async fn wait_for_append(&self, topic: &Topic, after: EventId) -> Result<()> {

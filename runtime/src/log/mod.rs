@@ -14,6 +14,7 @@
 //! ```
 
 mod memory;
+mod retry;
 mod sqlite;
 mod topic;
 
@@ -21,6 +22,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use memory::MemoryEventLog;
+pub(crate) use retry::Conflicts;
+pub use retry::MAX_APPEND_CONFLICTS;
 pub use sqlite::{SqliteEventLog, default_path, open_default};
 pub use topic::Topic;
 
@@ -154,8 +157,39 @@ pub trait EventLog: Send + Sync {
     /// Up to `limit` events with id greater than `after`, oldest first.
     async fn read_range(&self, topic: &Topic, after: EventId, limit: usize) -> Result<Vec<StoredEvent>>;
 
-    /// The newest event of the topic.
+    /// The event at the topic's recorded head ([`last_id`](EventLog::last_id)), the head that
+    /// `append_if_latest` checks against; `None` when the topic has none. A backend whose
+    /// recorded head names an event it does not hold must fail with `SIDEFX-LOG` rather than
+    /// return an older event: a writer that read the head one way and compared it another would
+    /// never agree with the log.
     async fn latest(&self, topic: &Topic) -> Result<Option<StoredEvent>>;
+
+    /// The topic's recorded head: the id of its last appended event, 0 when none was. This is
+    /// the value `append_if_latest` compares against, read without touching the event itself,
+    /// so verification can prove the chain reaches it.
+    async fn last_id(&self, topic: &Topic) -> Result<EventId>;
+
+    /// The oldest id this log keeps for the topic by design: 1 for a log that keeps every event
+    /// (the default). A bounded log that has dropped older events returns its oldest retained
+    /// id. Verification lets a chain start after genesis only where the backend says so here,
+    /// never because the stored data happens to start later.
+    ///
+    /// ```
+    /// use sidefx::log::{EventLog, LogEvent, MemoryEventLog, Topic};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let t = Topic::new("t").unwrap();
+    /// let log = MemoryEventLog::bounded(2);
+    /// for i in 0..5 {
+    ///     log.append(&t, LogEvent::new("n", serde_json::json!(i))).await.unwrap();
+    /// }
+    /// assert_eq!(log.first_retained(&t).await.unwrap(), 4);
+    /// assert_eq!(MemoryEventLog::new().first_retained(&t).await.unwrap(), 1);
+    /// # });
+    /// ```
+    async fn first_retained(&self, topic: &Topic) -> Result<EventId> {
+        let _ = topic;
+        Ok(1)
+    }
 
     /// Returns once the topic may hold an event with id greater than `after`. May return early
     /// (callers re-read); must not miss an append that happens after the call starts.

@@ -477,18 +477,6 @@ impl SqliteEventLog {
             Err(_) => job(),
         }
     }
-
-    async fn last_id(&self, topic: &Topic) -> Result<EventId> {
-        let name = topic.as_str().to_owned();
-        let path = self.shared.path.clone();
-        self.read(move |c| {
-            c.prepare_cached("SELECT last_id FROM topics WHERE topic = ?1")
-                .and_then(|mut s| s.query_row([&name], |r| r.get::<_, i64>(0)).optional())
-                .map(|v| v.map_or(0, to_id))
-                .map_err(|e| sql_error(&path, "cannot read", e))
-        })
-        .await
-    }
 }
 
 fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Command>, shared: &Shared) {
@@ -517,10 +505,10 @@ fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Command>, shared: &Shar
             match commit(&mut conn, &appends) {
                 Ok(ids) => {
                     for ((topic, _, _, reply), id) in appends.into_iter().zip(ids) {
-                        if let Some(id) = id {
+                        if let Ok(Some(id)) = id {
                             shared.announce(&topic, id);
                         }
-                        let _ = reply.send(Ok(id));
+                        let _ = reply.send(id.map_err(|taken| occupied(&shared.path, &topic, taken)));
                     }
                 }
                 Err(e) => {
@@ -549,14 +537,31 @@ type Append = (
     oneshot::Sender<Result<Option<EventId>>>,
 );
 
-/// Commits a batch in one `BEGIN IMMEDIATE` transaction: all or nothing.
-fn commit(conn: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Option<EventId>>> {
+/// The error of an append whose next id is already taken: the topic's recorded head was moved
+/// back (or an event inserted past it) outside sidefx.
+fn occupied(path: &Path, topic: &Topic, taken: EventId) -> Error {
+    Error::Log(format!(
+        "cannot append to topic {topic} in {}: event {taken} already exists beyond the topic's recorded head \
+         (event {}); the file was altered outside sidefx (`sidefx trust verify` reports what changed)",
+        path.display(),
+        taken.saturating_sub(1)
+    ))
+}
+
+/// Commits a batch in one `BEGIN IMMEDIATE` transaction. Per append: its new id, `None` when
+/// a compare-and-append lost, or `Err(id)` when that id is already taken (a damaged head fails
+/// its own appends, not the whole batch).
+fn commit(
+    conn: &mut Connection,
+    batch: &[Append],
+) -> rusqlite::Result<Vec<std::result::Result<Option<EventId>, EventId>>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut ids = Vec::with_capacity(batch.len());
     {
         let mut head = tx.prepare_cached("SELECT last_id FROM topics WHERE topic = ?1")?;
         let mut insert = tx.prepare_cached(
-            "INSERT INTO events (topic, id, kind, payload, headers, occurred_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO events (topic, id, kind, payload, headers, occurred_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (topic, id) DO NOTHING",
         )?;
         let mut advance = tx.prepare_cached(
             "INSERT INTO topics (topic, last_id) VALUES (?1, ?2) ON CONFLICT (topic) DO UPDATE SET last_id = excluded.last_id",
@@ -569,11 +574,11 @@ fn commit(conn: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Optio
             if let Some(expected) = expected
                 && to_i64(expected.unwrap_or(0)) != latest
             {
-                ids.push(None);
+                ids.push(Ok(None));
                 continue;
             }
             let id = latest + 1;
-            insert.execute(params![
+            let inserted = insert.execute(params![
                 topic.as_str(),
                 id,
                 e.kind,
@@ -581,8 +586,12 @@ fn commit(conn: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Optio
                 e.headers,
                 e.occurred_at_ms
             ])?;
+            if inserted == 0 {
+                ids.push(Err(to_id(id)));
+                continue;
+            }
             advance.execute(params![topic.as_str(), id])?;
-            ids.push(Some(to_id(id)));
+            ids.push(Ok(Some(to_id(id))));
         }
     }
     tx.commit()?;
@@ -590,21 +599,26 @@ fn commit(conn: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Optio
 }
 
 fn decode(path: &Path, topic: &str, row: &rusqlite::Row<'_>) -> Result<StoredEvent> {
+    decode_at(path, topic, row, 0)
+}
+
+/// Decodes `id, kind, payload, headers, occurred_at_ms` starting at column `at`.
+fn decode_at(path: &Path, topic: &str, row: &rusqlite::Row<'_>, at: usize) -> Result<StoredEvent> {
     let get = |e: rusqlite::Error| sql_error(path, "cannot read", e);
-    let id: i64 = row.get(0).map_err(get)?;
+    let id: i64 = row.get(at).map_err(get)?;
     let corrupt = |what: &str, e: serde_json::Error| {
         Error::Log(format!(
             "event {topic}/{id} in {} is corrupt: its {what} is not valid JSON ({e})",
             path.display()
         ))
     };
-    let payload: String = row.get(2).map_err(get)?;
-    let headers: String = row.get(3).map_err(get)?;
-    let occurred: i64 = row.get(4).map_err(get)?;
+    let payload: String = row.get(at + 2).map_err(get)?;
+    let headers: String = row.get(at + 3).map_err(get)?;
+    let occurred: i64 = row.get(at + 4).map_err(get)?;
     Ok(StoredEvent {
         id: to_id(id),
         event: LogEvent {
-            kind: row.get(1).map_err(get)?,
+            kind: row.get(at + 1).map_err(get)?,
             payload: serde_json::from_str(&payload).map_err(|e| corrupt("payload", e))?,
             headers: serde_json::from_str(&headers).map_err(|e| corrupt("headers", e))?,
             occurred_at_ms: to_id(occurred),
@@ -672,19 +686,43 @@ impl EventLog for SqliteEventLog {
         let name = topic.as_str().to_owned();
         let path = self.shared.path.clone();
         self.read(move |c| {
+            // The head as `commit` checks it (`topics.last_id`), never the newest row: if the two
+            // disagree the log is damaged, and a writer must fail rather than retry forever.
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT id, kind, payload, headers, occurred_at_ms FROM events
-                     WHERE topic = ?1 ORDER BY id DESC LIMIT 1",
+                    "SELECT t.last_id, e.id, e.kind, e.payload, e.headers, e.occurred_at_ms FROM topics t
+                     LEFT JOIN events e ON e.topic = t.topic AND e.id = t.last_id
+                     WHERE t.topic = ?1 AND t.last_id > 0",
                 )
                 .map_err(|e| sql_error(&path, "cannot read", e))?;
             let mut rows = stmt
                 .query([&name])
                 .map_err(|e| sql_error(&path, "cannot read", e))?;
-            match rows.next().map_err(|e| sql_error(&path, "cannot read", e))? {
-                Some(row) => decode(&path, &name, row).map(Some),
-                None => Ok(None),
+            let Some(row) = rows.next().map_err(|e| sql_error(&path, "cannot read", e))? else {
+                return Ok(None);
+            };
+            let head: i64 = row.get(0).map_err(|e| sql_error(&path, "cannot read", e))?;
+            let found: Option<i64> = row.get(1).map_err(|e| sql_error(&path, "cannot read", e))?;
+            if found.is_none() {
+                return Err(Error::Log(format!(
+                    "topic {name} in {} is damaged: its recorded head is event {head}, which is missing; \
+                     the file was altered outside sidefx (`sidefx trust verify` reports what changed)",
+                    path.display()
+                )));
             }
+            decode_at(&path, &name, row, 1).map(Some)
+        })
+        .await
+    }
+
+    async fn last_id(&self, topic: &Topic) -> Result<EventId> {
+        let name = topic.as_str().to_owned();
+        let path = self.shared.path.clone();
+        self.read(move |c| {
+            c.prepare_cached("SELECT last_id FROM topics WHERE topic = ?1")
+                .and_then(|mut s| s.query_row([&name], |r| r.get::<_, i64>(0)).optional())
+                .map(|v| v.map_or(0, to_id))
+                .map_err(|e| sql_error(&path, "cannot read", e))
         })
         .await
     }

@@ -13,11 +13,15 @@
 //! # });
 //! ```
 
+mod verify;
+
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::{Value, json};
 
-use crate::log::{EventLog, LogEvent, StoredEvent, Topic};
+pub use self::verify::{BrokenLink, ChainBounds, ChainVerification, verify_chain, verify_events};
+use crate::log::{Conflicts, EventLog, LogEvent, StoredEvent, Topic};
 use crate::{Error, Result, Tier};
 
 /// The schema tag of every record.
@@ -161,6 +165,23 @@ impl TrustRecord {
         self.metadata
             .pointer("/autonomy/enforcement")
             .and_then(Value::as_str)
+    }
+
+    /// `timestamp` in milliseconds since the Unix epoch, or `None` if it is not RFC 3339. Time
+    /// filters use this hashed field, never the event's unhashed `occurred_at_ms`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let log = sidefx::log::MemoryEventLog::new();
+    /// let d = sidefx::trust::TrustDraft::new("a", "x", sidefx::trust::Outcome::Success, sidefx::Tier::ActAuto);
+    /// let r = sidefx::trust::append(&log, d).await.unwrap();
+    /// assert!(r.timestamp_ms().unwrap() > 1_700_000_000_000);
+    /// # });
+    /// ```
+    pub fn timestamp_ms(&self) -> Option<u64> {
+        let t = humantime::parse_rfc3339_weak(&self.timestamp).ok()?;
+        let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+        u64::try_from(d.as_millis()).ok()
     }
 
     /// Parses a stored `trust_recorded` event.
@@ -312,6 +333,7 @@ impl TrustDraft {
 /// ```
 pub async fn append(log: &dyn EventLog, draft: TrustDraft) -> Result<TrustRecord> {
     let topic = Topic::TRUST_GRAPH;
+    let mut conflicts = Conflicts::new(&topic, "a trust record");
     loop {
         let head = log.latest(&topic).await?;
         let (index, prev_hash, head_id) = match &head {
@@ -326,16 +348,26 @@ pub async fn append(log: &dyn EventLog, draft: TrustDraft) -> Result<TrustRecord
         let record = draft.seal(index, prev_hash);
         let payload = serde_json::to_value(&record)
             .map_err(|e| Error::Log(format!("cannot encode trust record: {e}")))?;
-        let event = LogEvent::new(KIND, payload)
-            .with_header("agent", record.agent.clone())
-            .with_header("trace_id", record.trace_id.clone())
-            .with_header("outcome", record.outcome.as_str());
+        let mut event = LogEvent::new(KIND, payload);
+        event.headers = headers_of(&record);
         if log.append_if_latest(&topic, head_id, event).await?.is_some() {
             return Ok(record);
         }
-        // Another writer extended the chain first; re-read the head and try again.
+        // Another writer extended the chain first; re-read the head and try again (a bounded
+        // number of times: a head that never agrees means a damaged log, and the call fails).
+        conflicts.conflicted(head_id)?;
         tokio::task::yield_now().await;
     }
+}
+
+/// The headers of a record's event: copies of hashed fields (agent, outcome, trace id) for
+/// routing and filtering, so verification can check them.
+fn headers_of(record: &TrustRecord) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("agent".to_owned(), record.agent.clone()),
+        ("outcome".to_owned(), record.outcome.as_str().to_owned()),
+        ("trace_id".to_owned(), record.trace_id.clone()),
+    ])
 }
 
 /// `chain_index` and `entry_hash` of a stored record, or why it cannot be chained onto.
@@ -347,114 +379,6 @@ fn chain_link(event: &LogEvent) -> Result<(u64, &str)> {
             "stored trust record is malformed: the chain head has no `chain_index` or `entry_hash`".into(),
         )),
     }
-}
-
-/// The first broken link of a chain.
-///
-/// ```
-/// let b = sidefx::trust::BrokenLink { index: 3, event_id: 4, reason: "entry_hash does not match".into() };
-/// assert!(b.to_string().contains("3"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BrokenLink {
-    /// Position in the chain (0-based over the records read).
-    pub index: u64,
-    /// The event id on `trust_graph`.
-    pub event_id: u64,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl fmt::Display for BrokenLink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "record {} (event {}): {}",
-            self.index, self.event_id, self.reason
-        )
-    }
-}
-
-/// The result of verifying a chain.
-///
-/// ```
-/// let v = sidefx::trust::ChainVerification { records: 0, first_broken: None };
-/// assert!(v.is_valid());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ChainVerification {
-    /// How many records were read.
-    pub records: u64,
-    /// The first broken link, if any.
-    pub first_broken: Option<BrokenLink>,
-}
-
-impl ChainVerification {
-    /// True when every link holds.
-    pub fn is_valid(&self) -> bool {
-        self.first_broken.is_none()
-    }
-}
-
-/// Verifies stored trust events in order: each parses, carries the hash of its own content,
-/// has the next chain index, and points at its predecessor's hash. The first record must be
-/// the genesis unless the events are a retained window of a bounded log (then its own
-/// `chain_index` and `previous_hash` are taken as given).
-///
-/// ```
-/// let v = sidefx::trust::verify_events(&[]);
-/// assert_eq!(v.records, 0);
-/// ```
-pub fn verify_events(events: &[StoredEvent]) -> ChainVerification {
-    let mut prev: Option<TrustRecord> = None;
-    for (i, stored) in events.iter().enumerate() {
-        let broken = |reason: String| ChainVerification {
-            records: events.len() as u64,
-            first_broken: Some(BrokenLink {
-                index: i as u64,
-                event_id: stored.id,
-                reason,
-            }),
-        };
-        let record = match TrustRecord::from_event(&stored.event) {
-            Ok(r) => r,
-            Err(e) => return broken(e.to_string()),
-        };
-        if record.compute_hash() != record.entry_hash {
-            return broken("entry_hash does not match the record's content (the record was altered)".into());
-        }
-        let (want_index, want_prev) = match &prev {
-            Some(p) => (p.chain_index + 1, p.entry_hash.as_str()),
-            None if stored.id == 1 => (0, GENESIS_HASH),
-            None => (record.chain_index, record.previous_hash.as_str()),
-        };
-        if record.chain_index != want_index {
-            return broken(format!(
-                "chain_index is {}, expected {want_index}",
-                record.chain_index
-            ));
-        }
-        if record.previous_hash != want_prev {
-            return broken("previous_hash does not match the previous record's entry_hash".into());
-        }
-        prev = Some(record);
-    }
-    ChainVerification {
-        records: events.len() as u64,
-        first_broken: None,
-    }
-}
-
-/// Reads the whole `trust_graph` topic and verifies it (see [`verify_events`]).
-///
-/// ```
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let log = sidefx::log::MemoryEventLog::new();
-/// assert!(sidefx::trust::verify_chain(&log).await.unwrap().is_valid());
-/// # });
-/// ```
-pub async fn verify_chain(log: &dyn EventLog) -> Result<ChainVerification> {
-    Ok(verify_events(&read_all(log, &Topic::TRUST_GRAPH).await?))
 }
 
 pub(crate) async fn read_all(log: &dyn EventLog, topic: &Topic) -> Result<Vec<StoredEvent>> {
@@ -484,9 +408,9 @@ pub struct TrustQuery {
     pub outcome: Option<Outcome>,
     /// Only this tier.
     pub tier: Option<Tier>,
-    /// Only records at or after this time (ms since epoch).
+    /// Only records at or after this time (ms since epoch), by the record's hashed `timestamp`.
     pub since_ms: Option<u64>,
-    /// Only records before this time (ms since epoch).
+    /// Only records before this time (ms since epoch), by the record's hashed `timestamp`.
     pub until_ms: Option<u64>,
     /// Only this trace.
     pub trace_id: Option<String>,
@@ -495,15 +419,25 @@ pub struct TrustQuery {
 }
 
 impl TrustQuery {
-    fn matches(&self, stored: &StoredEvent, r: &TrustRecord) -> bool {
-        let t = stored.event.occurred_at_ms;
-        self.agent.as_ref().is_none_or(|a| *a == r.agent)
+    fn matches(&self, stored: &StoredEvent, r: &TrustRecord) -> Result<bool> {
+        let timed = self.since_ms.is_some() || self.until_ms.is_some();
+        let t = match r.timestamp_ms() {
+            Some(t) => t,
+            None if !timed => 0,
+            None => {
+                return Err(Error::Log(format!(
+                    "trust record {} (event {}) has a timestamp {:?} that is not RFC 3339",
+                    r.chain_index, stored.id, r.timestamp
+                )));
+            }
+        };
+        Ok(self.agent.as_ref().is_none_or(|a| *a == r.agent)
             && self.action.as_ref().is_none_or(|a| *a == r.action)
             && self.outcome.is_none_or(|o| o == r.outcome)
             && self.tier.is_none_or(|x| x == r.autonomy_tier)
             && self.since_ms.is_none_or(|s| t >= s)
             && self.until_ms.is_none_or(|u| t < u)
-            && self.trace_id.as_ref().is_none_or(|x| *x == r.trace_id)
+            && self.trace_id.as_ref().is_none_or(|x| *x == r.trace_id))
     }
 }
 
@@ -523,7 +457,7 @@ pub async fn query(log: &dyn EventLog, query: &TrustQuery) -> Result<Vec<TrustRe
     let mut out = Vec::new();
     for stored in read_all(log, &Topic::TRUST_GRAPH).await? {
         let record = TrustRecord::from_event(&stored.event)?;
-        if query.matches(&stored, &record) {
+        if query.matches(&stored, &record)? {
             out.push(record);
         }
     }
