@@ -1,45 +1,26 @@
 //! The SQLite event log: the embedded, durable default, shared by processes on one machine.
 
+mod file;
+mod writer;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
+use self::file::{open_reader, open_writer, sql_error};
+use self::writer::{Command, Encoded, writer_loop};
 use super::{EventId, EventLog, LogEvent, StoredEvent, Topic};
 use crate::{Error, Result};
 
-/// `PRAGMA application_id` of a sidefx log: the ASCII bytes `SFX1`.
-const APPLICATION_ID: i32 = 0x5346_5831;
-/// `PRAGMA user_version`: the schema this code writes and reads.
-const SCHEMA_VERSION: i32 = 1;
-/// How long a writer waits for another process's write lock before the append fails.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most appends committed in one transaction (group commit).
-const MAX_BATCH: usize = 512;
 /// Reader connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 4;
 /// Polling backoff for appends made by other processes.
 const POLL_START: Duration = Duration::from_millis(1);
 const POLL_MAX: Duration = Duration::from_millis(50);
-
-const SCHEMA: &str = "
-CREATE TABLE events (
-    topic TEXT NOT NULL,
-    id INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    occurred_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (topic, id)
-) WITHOUT ROWID;
-CREATE TABLE topics (
-    topic TEXT PRIMARY KEY NOT NULL,
-    last_id INTEGER NOT NULL
-) WITHOUT ROWID;
-";
 
 /// The path of the default log: `$SIDEFX_LOG` when set and not empty, else
 /// `.sidefx/events.db` under the working directory.
@@ -142,7 +123,7 @@ impl std::fmt::Debug for SqliteEventLog {
     }
 }
 
-struct Shared {
+pub(super) struct Shared {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     // The newest id this process knows per topic, so in-process waiters wake at once.
@@ -176,217 +157,12 @@ impl Shared {
     }
 }
 
-enum Command {
-    Append {
-        topic: Topic,
-        event: Encoded,
-        /// `Some(expected)` for compare-and-append.
-        expected: Option<Option<EventId>>,
-        reply: oneshot::Sender<Result<Option<EventId>>>,
-    },
-    Flush {
-        reply: oneshot::Sender<Result<()>>,
-    },
-}
-
-struct Encoded {
-    kind: String,
-    payload: String,
-    headers: String,
-    occurred_at_ms: i64,
-}
-
-impl Encoded {
-    fn new(event: LogEvent) -> Result<Encoded> {
-        let encode = |what: &str, r: serde_json::Result<String>| {
-            r.map_err(|e| Error::Log(format!("cannot encode the event's {what}: {e}")))
-        };
-        Ok(Encoded {
-            payload: encode("payload", serde_json::to_string(&event.payload))?,
-            headers: encode("headers", serde_json::to_string(&event.headers))?,
-            kind: event.kind,
-            occurred_at_ms: i64::try_from(event.occurred_at_ms)
-                .map_err(|_| Error::Log("the event's occurred_at_ms does not fit SQLite's integer".into()))?,
-        })
-    }
-}
-
-fn sql_error(path: &Path, what: &str, e: rusqlite::Error) -> Error {
-    match e.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => not_a_log(path, "the file is not an SQLite database"),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Log(format!(
-            "{what} {}: another process held the write lock for more than {} s",
-            path.display(),
-            BUSY_TIMEOUT.as_secs()
-        )),
-        _ => Error::Log(format!("{what} {}: {e}", path.display())),
-    }
-}
-
-fn not_a_log(path: &Path, why: &str) -> Error {
-    Error::Log(format!("{} is not a sidefx event log: {why}", path.display()))
-}
-
-fn to_i64(id: EventId) -> i64 {
+pub(super) fn to_i64(id: EventId) -> i64 {
     i64::try_from(id).unwrap_or(i64::MAX)
 }
 
-fn to_id(v: i64) -> EventId {
+pub(super) fn to_id(v: i64) -> EventId {
     u64::try_from(v).unwrap_or(0)
-}
-
-/// Opens a connection without changing anything in the file.
-fn connect(path: &Path, create: bool) -> Result<Connection> {
-    if !create && !path.exists() {
-        return Err(Error::Log(format!(
-            "no sidefx event log at {}: the file does not exist",
-            path.display()
-        )));
-    }
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if create {
-        flags |= OpenFlags::SQLITE_OPEN_CREATE;
-    }
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| sql_error(path, "cannot open", e))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| sql_error(path, "cannot configure", e))?;
-    Ok(conn)
-}
-
-/// What the file's header and schema say it is.
-enum Kind {
-    Sidefx,
-    Empty,
-}
-
-fn inspect(conn: &Connection, path: &Path) -> Result<Kind> {
-    let read = |pragma: &str| -> Result<i32> {
-        conn.pragma_query_value(None, pragma, |r| r.get(0))
-            .map_err(|e| sql_error(path, "cannot read", e))
-    };
-    let app_id = read("application_id")?;
-    let version = read("user_version")?;
-    if app_id == APPLICATION_ID {
-        return match version {
-            SCHEMA_VERSION => Ok(Kind::Sidefx),
-            v if v > SCHEMA_VERSION => Err(Error::Log(format!(
-                "{} was written by a newer sidefx (log schema {v}, this build reads {SCHEMA_VERSION}); upgrade sidefx",
-                path.display()
-            ))),
-            v => Err(not_a_log(path, &format!("unknown log schema version {v}"))),
-        };
-    }
-    if app_id != 0 {
-        return Err(not_a_log(
-            path,
-            &format!("it is an SQLite database of another application (application_id {app_id:#x})"),
-        ));
-    }
-    let objects: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-        .map_err(|e| sql_error(path, "cannot read", e))?;
-    if objects > 0 || version != 0 {
-        return Err(not_a_log(path, "it is an SQLite database with other tables"));
-    }
-    Ok(Kind::Empty)
-}
-
-/// Creates the schema and header in an empty database, under the write lock; does nothing if
-/// another process initialized it first.
-fn initialize(conn: &mut Connection, path: &Path) -> Result<()> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| sql_error(path, "cannot initialize", e))?;
-    if let Kind::Empty = inspect(&tx, path)? {
-        tx.execute_batch(SCHEMA)
-            .and_then(|()| tx.pragma_update(None, "application_id", APPLICATION_ID))
-            .and_then(|()| tx.pragma_update(None, "user_version", SCHEMA_VERSION))
-            .map_err(|e| sql_error(path, "cannot initialize", e))?;
-    }
-    tx.commit().map_err(|e| sql_error(path, "cannot initialize", e))
-}
-
-fn use_wal(conn: &Connection, path: &Path) -> Result<()> {
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .map_err(|e| sql_error(path, "cannot switch to WAL mode", e))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::Log(format!(
-            "cannot switch {} to WAL mode (SQLite kept {mode}); put the log on a local file system",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Creates a new log so that `path` is never seen half-initialized, even if this process is
-/// killed meanwhile: the log is built in a temporary file beside it and hard-linked into place
-/// (which fails if another process created it first; then that log is used).
-fn create_new(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.init", uuid::Uuid::now_v7()));
-    let built = (|| {
-        let mut conn = connect(&tmp, true)?;
-        initialize(&mut conn, &tmp)?;
-        use_wal(&conn, &tmp)?;
-        // Closing the only connection checkpoints and removes the temporary WAL.
-        conn.close().map_err(|(_, e)| sql_error(&tmp, "cannot close", e))
-    })();
-    let linked = built.and_then(|()| match std::fs::hard_link(&tmp, path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(Error::Log(format!("cannot create {}: {e}", path.display()))),
-    });
-    for suffix in ["", "-journal", "-wal", "-shm"] {
-        let mut p = tmp.clone().into_os_string();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
-    }
-    if linked? {
-        // Make the new directory entry itself durable.
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
-}
-
-/// Opens the writer connection: validates, initializes a new or empty file (when `create`),
-/// and switches to WAL with synchronous FULL.
-fn open_writer(path: &Path, create: bool) -> Result<Connection> {
-    if create && !path.exists() {
-        create_new(path)?;
-    }
-    let mut conn = connect(path, create)?;
-    if let Kind::Empty = inspect(&conn, path)? {
-        if !create {
-            return Err(not_a_log(path, "the file is empty"));
-        }
-        // An empty file someone made for the log (another process may be initializing it too).
-        initialize(&mut conn, path)?;
-    }
-    use_wal(&conn, path)?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(|e| sql_error(path, "cannot configure", e))?;
-    Ok(conn)
-}
-
-fn open_reader(path: &Path) -> Result<Connection> {
-    let conn = connect(path, false)?;
-    match inspect(&conn, path)? {
-        Kind::Sidefx => {}
-        Kind::Empty => return Err(not_a_log(path, "the file is empty")),
-    }
-    conn.pragma_update(None, "query_only", true)
-        .map_err(|e| sql_error(path, "cannot configure", e))?;
-    Ok(conn)
 }
 
 impl SqliteEventLog {
@@ -477,125 +253,6 @@ impl SqliteEventLog {
             Err(_) => job(),
         }
     }
-}
-
-fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Command>, shared: &Shared) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(c) => batch.push(c),
-                Err(_) => break,
-            }
-        }
-        let mut appends = Vec::new();
-        let mut flushes = Vec::new();
-        for c in batch {
-            match c {
-                Command::Append {
-                    topic,
-                    event,
-                    expected,
-                    reply,
-                } => appends.push((topic, event, expected, reply)),
-                Command::Flush { reply } => flushes.push(reply),
-            }
-        }
-        if !appends.is_empty() {
-            match commit(&mut conn, &appends) {
-                Ok(ids) => {
-                    for ((topic, _, _, reply), id) in appends.into_iter().zip(ids) {
-                        if let Ok(Some(id)) = id {
-                            shared.announce(&topic, id);
-                        }
-                        let _ = reply.send(id.map_err(|taken| occupied(&shared.path, &topic, taken)));
-                    }
-                }
-                Err(e) => {
-                    let err = sql_error(&shared.path, "cannot append to", e);
-                    for (_, _, _, reply) in appends {
-                        let _ = reply.send(Err(err.clone()));
-                    }
-                }
-            }
-        }
-        for reply in flushes {
-            // Every append queued before the flush is committed (and fsynced) by now; a passive
-            // checkpoint moves WAL pages into the main file without waiting for readers.
-            let r = conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                .map_err(|e| sql_error(&shared.path, "cannot checkpoint", e));
-            let _ = reply.send(r);
-        }
-    }
-}
-
-type Append = (
-    Topic,
-    Encoded,
-    Option<Option<EventId>>,
-    oneshot::Sender<Result<Option<EventId>>>,
-);
-
-/// The error of an append whose next id is already taken: the topic's recorded head was moved
-/// back (or an event inserted past it) outside sidefx.
-fn occupied(path: &Path, topic: &Topic, taken: EventId) -> Error {
-    Error::Log(format!(
-        "cannot append to topic {topic} in {}: event {taken} already exists beyond the topic's recorded head \
-         (event {}); the file was altered outside sidefx (`sidefx trust verify` reports what changed)",
-        path.display(),
-        taken.saturating_sub(1)
-    ))
-}
-
-/// Commits a batch in one `BEGIN IMMEDIATE` transaction. Per append: its new id, `None` when
-/// a compare-and-append lost, or `Err(id)` when that id is already taken (a damaged head fails
-/// its own appends, not the whole batch).
-fn commit(
-    conn: &mut Connection,
-    batch: &[Append],
-) -> rusqlite::Result<Vec<std::result::Result<Option<EventId>, EventId>>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut ids = Vec::with_capacity(batch.len());
-    {
-        let mut head = tx.prepare_cached("SELECT last_id FROM topics WHERE topic = ?1")?;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO events (topic, id, kind, payload, headers, occurred_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (topic, id) DO NOTHING",
-        )?;
-        let mut advance = tx.prepare_cached(
-            "INSERT INTO topics (topic, last_id) VALUES (?1, ?2) ON CONFLICT (topic) DO UPDATE SET last_id = excluded.last_id",
-        )?;
-        for (topic, e, expected, _) in batch {
-            let latest = head
-                .query_row([topic.as_str()], |r| r.get::<_, i64>(0))
-                .optional()?
-                .unwrap_or(0);
-            if let Some(expected) = expected
-                && to_i64(expected.unwrap_or(0)) != latest
-            {
-                ids.push(Ok(None));
-                continue;
-            }
-            let id = latest + 1;
-            let inserted = insert.execute(params![
-                topic.as_str(),
-                id,
-                e.kind,
-                e.payload,
-                e.headers,
-                e.occurred_at_ms
-            ])?;
-            if inserted == 0 {
-                ids.push(Err(to_id(id)));
-                continue;
-            }
-            advance.execute(params![topic.as_str(), id])?;
-            ids.push(Ok(Some(to_id(id))));
-        }
-    }
-    tx.commit()?;
-    Ok(ids)
 }
 
 fn decode(path: &Path, topic: &str, row: &rusqlite::Row<'_>) -> Result<StoredEvent> {
