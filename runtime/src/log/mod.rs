@@ -128,7 +128,10 @@ pub fn rfc3339_ms(ms: u64) -> String {
 ///
 /// Implementations must give each topic strictly increasing ids starting at 1, and make
 /// [`append_if_latest`](EventLog::append_if_latest) atomic: it is what keeps the trust chain
-/// from forking and an approval from being decided twice when several writers race.
+/// from forking and an approval from being decided twice when several writers race. `latest`,
+/// `last_id` and `append_if_latest` must read the head the same way (a writer that reads it one
+/// way and compares it another never agrees with the log); writers give up with `SIDEFX-LOG`
+/// after [`MAX_APPEND_CONFLICTS`] conflicts, or sooner when the head does not move.
 ///
 /// ```
 /// use sidefx::log::{EventLog, LogEvent, MemoryEventLog, Topic};
