@@ -17,7 +17,7 @@ use sidefx::{AutonomyPolicy, DispatchContext, Tier, side_effect};
 
 use super::no_hang;
 
-#[side_effect(class = "fs.write", name = "tamper.write_file", skip(ran))]
+#[side_effect(class = "fs.write", name = "tamper.write_file", path(path), skip(ran))]
 async fn write_file(ran: &AtomicUsize, path: &str) -> Result<(), sidefx::Error> {
     let _ = path;
     ran.fetch_add(1, Ordering::SeqCst);
