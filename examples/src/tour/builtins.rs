@@ -131,6 +131,32 @@ pub async fn exec(root: &Path, argv: &[&str]) -> Result<String, ToolError> {
     ))
 }
 
+/// Runs the shell line `line` with `sh -c` in the workspace `root`; returns its output. The
+/// line is the call's command resource: rules split it on `&&`, `;`, `|` and the like, and
+/// every segment must be allowed for a looser rule to apply.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let out = sidefx_examples::tour::shell(&std::env::temp_dir(), "echo hi").await.unwrap();
+/// assert_eq!(out, "ran sh: hi");
+/// # });
+/// ```
+#[side_effect(class = "process.exec", command(line), skip(root))]
+pub async fn shell(root: &Path, line: &str) -> Result<String, ToolError> {
+    let out = tokio::process::Command::new("sh")
+        .args(["-c", line])
+        .current_dir(root)
+        .output()
+        .await?;
+    if !out.status.success() {
+        return Err(ToolError::Exit {
+            program: "sh".to_owned(),
+            code: out.status.code(),
+        });
+    }
+    Ok(format!("ran sh: {}", String::from_utf8_lossy(&out.stdout).trim()))
+}
+
 /// Pushes `branch`. A stand-in for a remote: the push is appended to `remote.log` in the
 /// workspace, so the tour can show which pushes happened.
 ///

@@ -23,10 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sidefx::log::{EventLog, Topic};
 use sidefx::registry;
+use sidefx::resource::{Resource, ResourceKind, ResourceValue};
 use sidefx::trust::{self, ChainVerification, TrustQuery, TrustRecord};
 use sidefx::{AutonomyPolicy, DispatchContext};
 
-pub use builtins::{ToolError, charge_card, delete_file, exec, git_push, write_file};
+pub use builtins::{ToolError, charge_card, delete_file, exec, git_push, shell, write_file};
 
 /// One call of the tour and what became of it: a row of the printed table.
 ///
@@ -44,6 +45,8 @@ pub struct Row {
     pub class: String,
     /// The tier that decided, or `needs-human`.
     pub tier: String,
+    /// What in the policy decided it (`rules[0]`, `agent_action_tiers.planner.git.push`).
+    pub decided_by: String,
     /// What happened: the builtin's result, or why it did not run.
     pub outcome: String,
     /// The call's trust record (`#3 success`), or `-` when none was written (plain act_auto).
@@ -57,7 +60,7 @@ pub struct Row {
 /// let log = std::sync::Arc::new(sidefx::log::MemoryEventLog::new());
 /// let report = sidefx_examples::tour::run(log, &mut std::io::sink()).await.unwrap();
 /// assert!(report.rows.iter().any(|r| r.tier == "shadow"));
-/// assert_eq!(report.chain.records, 6);
+/// assert_eq!(report.chain.records, 8);
 /// assert_eq!(report.pushes, ["pushed main"]); // the denied push did not run
 /// # });
 /// ```
@@ -91,6 +94,7 @@ enum Call {
     WriteFile(&'static str, &'static str),
     DeleteFile(&'static str),
     Exec(&'static [&'static str]),
+    Shell(&'static str),
     GitPush(&'static str),
     Charge(u64, &'static str),
 }
@@ -101,9 +105,32 @@ impl Call {
             Call::WriteFile(..) => "write_file",
             Call::DeleteFile(..) => "delete_file",
             Call::Exec(..) => "exec",
+            Call::Shell(..) => "shell",
             Call::GitPush(..) => "git.push",
             Call::Charge(..) => "charge_card",
         }
+    }
+
+    /// The resources the call touches, as its builtin declares them, so the row can show the
+    /// tier the rules give this very call.
+    fn resources(&self) -> Vec<Resource> {
+        let (kind, arg, value) = match *self {
+            Call::WriteFile(path, _) | Call::DeleteFile(path) => {
+                (ResourceKind::Path, "path", ResourceValue::Path(path.into()))
+            }
+            Call::Exec(argv) => (
+                ResourceKind::Command,
+                "argv",
+                ResourceValue::Argv(argv.iter().map(|a| (*a).to_owned()).collect()),
+            ),
+            Call::Shell(line) => (
+                ResourceKind::Command,
+                "line",
+                ResourceValue::ShellLine(line.into()),
+            ),
+            Call::GitPush(..) | Call::Charge(..) => return Vec::new(),
+        };
+        vec![Resource::new(kind, arg, value)]
     }
 
     async fn invoke(&self, root: &Path) -> Result<String, ToolError> {
@@ -111,6 +138,7 @@ impl Call {
             Call::WriteFile(path, text) => write_file(root, path, text).await,
             Call::DeleteFile(path) => delete_file(root, path).await,
             Call::Exec(argv) => exec(root, argv).await,
+            Call::Shell(line) => shell(root, line).await,
             Call::GitPush(branch) => git_push(root, branch).await,
             Call::Charge(cents, token) => charge_card(root, cents, token).await,
         }
@@ -118,14 +146,16 @@ impl Call {
 }
 
 const CALLS: &[(&str, Call)] = &[
-    ("planner", Call::WriteFile("notes.txt", "hello")),
+    ("planner", Call::WriteFile("src/notes.txt", "hello")),
     ("planner", Call::Exec(&["echo", "built"])),
+    ("planner", Call::Shell("echo hi && rm -rf src")),
     ("planner", Call::DeleteFile("old.txt")),
     ("planner", Call::GitPush("main")),
     ("planner", Call::GitPush("release")),
+    ("planner", Call::WriteFile("todo.txt", "ship it")),
     ("planner", Call::Charge(4200, "tok_4242_secret")),
     ("intern", Call::WriteFile("intern.txt", "draft")),
-    ("intern", Call::DeleteFile("notes.txt")),
+    ("intern", Call::DeleteFile("src/notes.txt")),
     ("intern", Call::Exec(&["echo", "hi"])),
 ];
 
@@ -136,7 +166,7 @@ const CALLS: &[(&str, Call)] = &[
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let log = std::sync::Arc::new(sidefx::log::MemoryEventLog::new());
 /// let report = sidefx_examples::tour::run(log, &mut std::io::stdout()).await?;
-/// assert_eq!(report.rows.len(), 9);
+/// assert_eq!(report.rows.len(), 11);
 /// # Ok(()) }
 /// ```
 pub async fn run(
@@ -190,6 +220,7 @@ pub async fn run_with(
     );
     let workspace = std::env::temp_dir().join(format!("sidefx-tour-{run_id}"));
     std::fs::create_dir_all(&workspace)?;
+    std::fs::create_dir_all(workspace.join("src"))?;
     std::fs::write(workspace.join("old.txt"), "stale")?;
     let outbox_start = latest_id(log.as_ref(), &Topic::TRIGGER_OUTBOX).await?;
     let approvals_start = latest_id(log.as_ref(), &Topic::HITL_APPROVALS).await?;
@@ -204,7 +235,7 @@ pub async fn run_with(
         Reviewers::Scripted => tokio::spawn(reviewer(
             log.clone(),
             approvals_start,
-            vec![("alice", true), ("bob", false)],
+            vec![("alice", true), ("bob", false), ("alice", true)],
         )),
         Reviewers::External => tokio::spawn(announce_requests(log.clone(), approvals_start)),
     };
@@ -277,14 +308,18 @@ async fn one_call(
 ) -> Result<Row, Box<dyn std::error::Error>> {
     let builtin = call.builtin();
     let info = registry::require(builtin)?;
-    let ctx = DispatchContext::new(agent).trace(trace.clone());
-    let (tier, result) = sidefx::with_dispatch(ctx, async {
-        let tier = match sidefx::resolve(&info.action()) {
-            Ok(r) if r.requires_human => "needs-human".to_owned(),
-            Ok(r) => r.tier.to_string(),
-            Err(e) => e.code().to_owned(),
+    // Paths in rules are resolved against the scratch workspace, where the builtins write.
+    let ctx = DispatchContext::new(agent)
+        .trace(trace.clone())
+        .workspace(workspace);
+    let (tier, decided_by, result) = sidefx::with_dispatch(ctx, async {
+        let resolved = sidefx::Scope::capture().resolve_call(&info.action(), &call.resources());
+        let (tier, decided_by) = match resolved {
+            Ok(r) if r.requires_human => ("needs-human".to_owned(), label(&r.decided_by)),
+            Ok(r) => (r.tier.to_string(), label(&r.decided_by)),
+            Err(e) => (e.code().to_owned(), "-".to_owned()),
         };
-        (tier, call.invoke(workspace).await)
+        (tier, decided_by, call.invoke(workspace).await)
     })
     .await;
     let record = record_for(log, &trace).await?;
@@ -304,9 +339,20 @@ async fn one_call(
         builtin: builtin.to_owned(),
         class: info.class.to_owned(),
         tier,
+        decided_by,
         outcome,
         record: record.map_or_else(|| "-".to_owned(), |r| format!("#{} {}", r.chain_index, r.outcome)),
     })
+}
+
+/// What decided, without a rule's full text (`rules[0]`): the table stays readable, and
+/// `sidefx policy explain` shows the rule.
+fn label(decided_by: &impl std::fmt::Display) -> String {
+    let text = decided_by.to_string();
+    match text.split_once(' ') {
+        Some((head, _)) => head.to_owned(),
+        None => text,
+    }
 }
 
 async fn record_for(log: &dyn EventLog, trace: &str) -> sidefx::Result<Option<TrustRecord>> {
@@ -374,8 +420,16 @@ fn print_registry(out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 fn print_table(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
-    let headers = ["agent", "builtin", "class", "tier", "outcome", "record"];
-    let cells: Vec<[&str; 6]> = rows
+    let headers = [
+        "agent",
+        "builtin",
+        "class",
+        "tier",
+        "decided by",
+        "outcome",
+        "record",
+    ];
+    let cells: Vec<[&str; 7]> = rows
         .iter()
         .map(|r| {
             [
@@ -383,12 +437,13 @@ fn print_table(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
                 &*r.builtin,
                 &*r.class,
                 &*r.tier,
+                &*r.decided_by,
                 &*r.outcome,
                 &*r.record,
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..7)
         .map(|i| {
             cells
                 .iter()
@@ -398,7 +453,7 @@ fn print_table(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
                 .unwrap_or(0)
         })
         .collect();
-    let line = |c: [&str; 6]| {
+    let line = |c: [&str; 7]| {
         c.iter()
             .zip(&widths)
             .map(|(s, w)| format!("{s:<w$}"))
@@ -443,27 +498,49 @@ mod tests {
         assert_eq!(
             outcomes,
             [
-                "wrote notes.txt",
+                "wrote src/notes.txt",
                 "ran echo: built",
+                "not run: SIDEFX-SKIPPED",
                 "not run: SIDEFX-SKIPPED",
                 "approved by alice; pushed main",
                 "denied by bob; not run: SIDEFX-APPROVAL-DENIED",
+                "approved by alice; wrote todo.txt",
                 "not run: SIDEFX-NEEDS-HUMAN",
                 "wrote intern.txt",
                 "not run: SIDEFX-SKIPPED",
                 "not run: SIDEFX-SKIPPED",
             ]
         );
-        // The bodies' effects: shadow and suggest deletes did not run, the charge did not run,
-        // only the approved push reached the remote.
+        // Rules on arguments: the planner's write under `src/` and its `echo` ran by a rule; the
+        // write outside `src/` needed approval and the chained shell line was only suggested.
+        let decided: Vec<(&str, &str)> = report
+            .rows
+            .iter()
+            .map(|r| (r.tier.as_str(), r.decided_by.as_str()))
+            .collect();
+        assert_eq!(decided[0], ("act_auto", "rules[0]"), "{text}");
+        assert_eq!(decided[1], ("act_auto", "rules[1]"), "{text}");
+        assert_eq!(
+            decided[2],
+            ("suggest", "agent_action_tiers[planner][process.exec]"),
+            "{text}"
+        );
+        assert_eq!(
+            decided[6],
+            ("act_with_approval", "agent_action_tiers[planner][fs.write]"),
+            "{text}"
+        );
+        assert!(text.contains("decided by") && text.contains("rules[0]"), "{text}");
+        // The bodies' effects: shadow and suggest deletes did not run (nor did `rm -rf src`),
+        // the charge did not run, only the approved push reached the remote.
         assert_eq!(
             report.workspace_files,
-            ["intern.txt", "notes.txt", "old.txt", "remote.log"]
+            ["intern.txt", "old.txt", "remote.log", "src", "todo.txt"]
         );
         assert_eq!(report.pushes, ["pushed main"]);
         assert!(report.chain.is_valid());
-        assert_eq!(report.chain.records, 6);
-        assert_eq!((report.proposals, report.pending), (4, 3));
+        assert_eq!(report.chain.records, 8);
+        assert_eq!((report.proposals, report.pending), (5, 4));
         // The charge's card token is redacted everywhere.
         for topic in [Topic::TRIGGER_OUTBOX, Topic::TRUST_GRAPH, Topic::HITL_APPROVALS] {
             for e in log.read_range(&topic, 0, usize::MAX).await.expect("read") {
@@ -479,9 +556,9 @@ mod tests {
         let first = run(log.clone(), &mut std::io::sink()).await.expect("first run");
         let second = run(log, &mut std::io::sink()).await.expect("second run");
         assert_eq!(first.rows.len(), second.rows.len());
-        assert_eq!((second.proposals, second.pending), (4, 3));
-        assert_eq!(second.chain.records, 12);
+        assert_eq!((second.proposals, second.pending), (5, 4));
+        assert_eq!(second.chain.records, 16);
         assert!(second.chain.is_valid());
-        assert_eq!(second.rows[3].outcome, "approved by alice; pushed main");
+        assert_eq!(second.rows[4].outcome, "approved by alice; pushed main");
     }
 }
