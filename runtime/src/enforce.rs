@@ -557,6 +557,8 @@ impl Call {
         d.trace_id = self.trace_id.clone();
         d.capabilities = vec![self.action.capability.to_owned()];
         d.blocking = blocking;
+        d.resources = self.resources.clone();
+        d.decided_by = Some(self.decided_by.clone());
         Ok(d)
     }
 

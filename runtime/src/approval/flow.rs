@@ -47,6 +47,8 @@ pub async fn request(log: &dyn EventLog, draft: ApprovalDraft) -> Result<Approva
         deadline_ms: deadline,
         capabilities_requested: draft.capabilities,
         blocking: draft.blocking,
+        resources: draft.resources,
+        decided_by: draft.decided_by,
         event_id: 0,
     };
     let payload = serde_json::to_value(&req).map_err(|e| Error::Log(e.to_string()))?;

@@ -28,6 +28,7 @@ pub use watch::{Requests, request_for_trace, requests};
 
 use crate::Result;
 use crate::log::{EventId, EventLog, LogEvent, now_ms};
+use crate::rules::DecidedBy;
 
 /// Default time a request waits for a decision: 24 hours.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -83,6 +84,14 @@ pub struct ApprovalRequest {
     pub capabilities_requested: Vec<String>,
     /// Whether a caller is blocked waiting (act_with_approval) or not (suggest, needs-human).
     pub blocking: bool,
+    /// The call's declared resources, normalised as the rules saw them
+    /// (`[{"kind", "arg", "value"}]`); empty when it declares none or the log predates them.
+    #[serde(default, skip_serializing_if = "no_resources")]
+    pub resources: Value,
+    /// What in the policy decided the call's tier; `None` when filed by hand or by an older
+    /// version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<DecidedBy>,
     /// Where the request sits on `hitl.approvals` (not part of the stored payload).
     #[serde(skip)]
     pub event_id: EventId,
@@ -116,6 +125,15 @@ pub struct ApprovalDraft {
     pub capabilities: Vec<String>,
     /// Whether a caller will block on it.
     pub blocking: bool,
+    /// The call's normalised resources (see [`ApprovalRequest::resources`]).
+    pub resources: Value,
+    /// What decided the call's tier.
+    pub decided_by: Option<DecidedBy>,
+}
+
+/// Whether a request's resources are absent (null or an empty list), so they are not stored.
+fn no_resources(v: &Value) -> bool {
+    v.is_null() || v.as_array().is_some_and(Vec::is_empty)
 }
 
 impl ApprovalDraft {
@@ -137,6 +155,8 @@ impl ApprovalDraft {
             timeout: DEFAULT_TIMEOUT,
             capabilities: Vec::new(),
             blocking: true,
+            resources: Value::Null,
+            decided_by: None,
         }
     }
 

@@ -66,6 +66,17 @@ async fn a_path_rule_runs_writes_under_src_and_refuses_the_rest() {
         json!([{"kind": "path", "arg": "path", "value": readme.to_str().unwrap()}])
     );
     assert_eq!(first["decided_by"], "autonomy_tier");
+    // So do the approval requests the suggested calls filed, for the reviewer to see.
+    let requests = sidefx::approval::pending(log.as_ref()).await.unwrap();
+    let request = requests
+        .iter()
+        .find(|r| r.builtin == "rules_write")
+        .expect("a suggested write files a request");
+    assert_eq!(request.resources, first["resources"]);
+    assert_eq!(
+        request.decided_by.as_ref().map(ToString::to_string).as_deref(),
+        Some("autonomy_tier")
+    );
     let trust = log.read_range(&Topic::TRUST_GRAPH, 0, 10).await.unwrap();
     let last = &trust.last().unwrap().event.payload;
     assert!(
