@@ -207,6 +207,7 @@ fn gate_impl(action: &SideEffectAction, declared: bool, resources: impl FnOnce()
                 "proceed",
                 "",
                 &DecidedBy::Default,
+                || "[]".to_owned(),
             );
             Gate::Open(Permit::FREE)
         }
@@ -237,6 +238,7 @@ fn gate_in(
                     "proceed",
                     trace,
                     &DecidedBy::Default,
+                    "[]",
                 );
             }
             Gate::Open(Permit::FREE)
@@ -252,7 +254,8 @@ fn gate_rules(scope: &Scope, action: &SideEffectAction, resources: Vec<Resource>
     match scope.decide_call(action, &resources) {
         Ok((agent, Tier::ActAuto, false, by)) if !scope.audit_auto() => {
             let trace = scope.dispatch().and_then(|d| d.trace_id.as_deref()).unwrap_or("");
-            trace_decision(action, agent, Tier::ActAuto, "proceed", trace, &by);
+            let shown = || scope.normalise_resources(&resources).to_string();
+            trace_decision(action, agent, Tier::ActAuto, "proceed", trace, &by, shown);
             Gate::Open(Permit::FREE)
         }
         _ => check(scope, action, resources),
@@ -281,9 +284,12 @@ fn trace_decision(
     outcome: &str,
     trace_id: &str,
     decided_by: &DecidedBy,
+    resources: impl FnOnce() -> String,
 ) {
+    // The resources are shown only when the event is enabled: normalising them reads the
+    // file system.
     if decision_traced() {
-        emit_decision(action, agent, tier, outcome, trace_id, decided_by);
+        emit_decision(action, agent, tier, outcome, trace_id, decided_by, &resources());
     }
 }
 
@@ -296,6 +302,7 @@ fn emit_decision(
     outcome: &str,
     trace_id: &str,
     decided_by: &DecidedBy,
+    resources: &str,
 ) {
     tracing::info!(
         target: "sidefx::decision",
@@ -306,6 +313,7 @@ fn emit_decision(
         outcome,
         trace_id,
         decided_by = %decided_by,
+        resources,
         "tool_decision"
     );
 }
@@ -386,6 +394,7 @@ impl Call {
             outcome,
             &self.trace_id,
             &self.decided_by,
+            || self.resources.to_string(),
         );
     }
 

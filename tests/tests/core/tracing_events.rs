@@ -92,6 +92,7 @@ fn decisions_emit_tracing_events() {
         "class=\"process.exec\"",
         "tier=\"shadow\"",
         "outcome=\"skipped\"",
+        "resources=\"[]\"",
     ];
     let missing: Vec<&str> = wanted
         .into_iter()
