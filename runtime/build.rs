@@ -4,7 +4,10 @@
 use std::path::Path;
 
 fn main() {
-    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    // Read at run time, not baked in with `env!`: a build script compiled in another checkout
+    // (a copied target directory) would otherwise read that checkout's README.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let readme = Path::new(&manifest_dir).join("../README.md");
     println!("cargo::rerun-if-changed={}", readme.display());
     let text = std::fs::read_to_string(&readme).unwrap_or_default();
     let section = model_section(&text).unwrap_or(
