@@ -155,3 +155,19 @@ async fn enforce_by_name_reads_resources_from_json_strictly() {
         );
     }
 }
+
+/// Requests filed before approval requests carried resources still parse, and a request without
+/// them stores neither field.
+#[test]
+fn approval_requests_without_resources_parse_and_store_none() {
+    let old = json!({
+        "request_id": "r-1", "agent": "a", "trace_id": "t", "action": "fs.write",
+        "builtin": "write_file", "args": {}, "args_digest": "sha256:00", "reviewers": [],
+        "quorum": 1, "requested_at": "2026-01-01T00:00:00.000Z", "requested_at_ms": 0,
+        "deadline": "2026-01-02T00:00:00.000Z", "deadline_ms": 1,
+        "capabilities_requested": [], "blocking": true
+    });
+    let request: sidefx::approval::ApprovalRequest = serde_json::from_value(old.clone()).unwrap();
+    assert!(request.resources.is_null() && request.decided_by.is_none());
+    assert_eq!(serde_json::to_value(&request).unwrap(), old);
+}
