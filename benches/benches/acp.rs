@@ -2,8 +2,9 @@
 //! response, against a serde_json round trip (serialize, then parse into a `Value`) of the same
 //! request params, in the same group.
 //!
-//! * `build_request`: `ToolCall::for_action` (title, kind, absolute locations, diff), the four
-//!   standard options, `request_permission_params`, and the JSON-RPC 2.0 line as bytes;
+//! * `build_request`: `ToolCall::for_action` (the schema's `ToolCallUpdate`: title, kind,
+//!   absolute locations, diff, raw input), the four standard `PermissionOption`s, and the
+//!   JSON-RPC 2.0 line serialised from the borrowed `request_permission_params`;
 //! * `parse_response`: the response line parsed into a `Value`, then `parse_response`
 //!   (fail-closed validation against the offered options);
 //! * `build_and_parse`: both, the row's number;
@@ -15,7 +16,18 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
-use sidefx::acp::codec::{self, PermissionAnswer, PermissionOption, ToolCall};
+use sidefx::acp::codec::{self, PermissionAnswer, ToolCall};
+use sidefx::acp::schema::PermissionOption;
+
+/// The JSON-RPC request line, serialised straight from the borrowed params (as the connection
+/// writes it).
+#[derive(serde::Serialize)]
+struct Request<'a, P> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'static str,
+    params: &'a P,
+}
 
 fn args() -> Value {
     json!({"path": "src/lib.rs", "text": "pub fn answer() -> u32 {\n    42\n}\n"})
@@ -35,12 +47,12 @@ fn build(args: &Value) -> (String, Vec<PermissionOption>) {
     );
     let options = codec::standard_options("write_file");
     let params = codec::request_permission_params("session-1", &call, &options);
-    let line = serde_json::to_string(&json!({
-        "jsonrpc": "2.0",
-        "id": 7,
-        "method": "session/request_permission",
-        "params": params,
-    }))
+    let line = serde_json::to_string(&Request {
+        jsonrpc: "2.0",
+        id: 7,
+        method: codec::REQUEST_PERMISSION,
+        params: &params,
+    })
     .expect("serialize");
     (line, options)
 }
@@ -69,7 +81,9 @@ fn bench(c: &mut Criterion) {
         &args,
         Some(Path::new("/work/project")),
     );
-    let params = codec::request_permission_params("session-1", &call, &offered);
+    // The same params as a JSON tree: the baseline serialises it and parses it back.
+    let params = serde_json::to_value(codec::request_permission_params("session-1", &call, &offered))
+        .expect("serialize");
 
     let mut group = c.benchmark_group("acp_codec");
     group.throughput(Throughput::Elements(1));

@@ -5,9 +5,10 @@
 
 use std::path::Path;
 
+use acp::PermissionOption;
 use agent_client_protocol_schema::v1 as acp;
 use serde_json::{Value, json};
-use sidefx::acp::codec::{self, OptionKind, PermissionAnswer, PermissionOption, ToolCall};
+use sidefx::acp::codec::{self, OptionKind, PermissionAnswer, ToolCall};
 use sidefx::acp::rpc::RpcError;
 use sidefx::approval::{self, ApprovalDraft};
 use sidefx::log::MemoryEventLog;
@@ -26,6 +27,11 @@ fn arg_shapes() -> Vec<Value> {
         json!({}),
         json!({"path": "x", "text": "[redacted]", "token": "[redacted]"}),
     ]
+}
+
+/// The JSON a value puts on the wire.
+fn wire(v: impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap()
 }
 
 /// Asserts that `ours` is exactly what the official type serializes back to after
@@ -88,28 +94,22 @@ fn every_built_request_is_an_official_request_permission_request() {
     for call in &calls {
         let mut option_sets = vec![codec::standard_options("some_builtin")];
         option_sets.push(vec![
-            PermissionOption::new("allow_once", "Allow", OptionKind::AllowOnce),
-            PermissionOption::new("reject_once", "Reject", OptionKind::RejectOnce),
+            PermissionOption::new("allow_once", "Allow", OptionKind::AllowOnce.to_wire()),
+            PermissionOption::new("reject_once", "Reject", OptionKind::RejectOnce.to_wire()),
         ]);
         for options in option_sets {
-            let params = codec::request_permission_params("sess-1", call, &options);
-            let typed: acp::RequestPermissionRequest = assert_round_trip(&params, &call.title);
+            let params = wire(codec::request_permission_params("sess-1", call, &options));
+            let typed: acp::RequestPermissionRequest = assert_round_trip(&params, call.title());
             assert_eq!(typed.session_id.0.as_ref(), "sess-1");
-            assert_eq!(typed.tool_call.tool_call_id.0.as_ref(), call.tool_call_id);
-            assert_eq!(typed.tool_call.fields.title.as_deref(), Some(call.title.as_str()));
+            assert_eq!(typed.tool_call.tool_call_id.0.as_ref(), call.id());
+            assert_eq!(typed.tool_call.fields.title.as_deref(), Some(call.title()));
             assert_eq!(typed.tool_call.fields.status, Some(acp::ToolCallStatus::Pending));
             assert_eq!(typed.options.len(), options.len());
-            for (ours, theirs) in options.iter().zip(&typed.options) {
-                assert_eq!(theirs.option_id.0.as_ref(), ours.option_id);
-                assert_eq!(
-                    serde_json::to_value(theirs.kind).unwrap(),
-                    json!(ours.kind.as_str())
-                );
-            }
+            assert_eq!(typed.options, options);
             // No custom field at the root of a spec type; sidefx's data sits under _meta.sidefx.
             assert!(params["toolCall"].get("sessionUpdate").is_none());
             let meta = typed.tool_call.meta.as_ref().expect("_meta");
-            assert_eq!(meta["sidefx"]["class"], json!(call.meta["class"]));
+            assert_eq!(meta["sidefx"]["class"], call.sidefx_meta()["class"]);
             if let Some(content) = &typed.tool_call.fields.content {
                 with_diff += 1;
                 let [acp::ToolCallContent::Diff(diff)] = content.as_slice() else {
@@ -143,7 +143,11 @@ fn kinds_follow_the_class_mapping() {
     ];
     for (class, kind) in expect {
         let call = ToolCall::for_action("t", "b", class, "c", &json!({}), None);
-        let params = codec::request_permission_params("s", &call, &codec::standard_options("b"));
+        let params = wire(codec::request_permission_params(
+            "s",
+            &call,
+            &codec::standard_options("b"),
+        ));
         let typed: acp::RequestPermissionRequest = assert_round_trip(&params, class);
         assert_eq!(typed.tool_call.fields.kind, Some(kind), "{class}");
     }
@@ -160,7 +164,11 @@ fn file_writes_carry_locations_and_a_diff() {
         Some(Path::new(CWD)),
     )
     .with_old_text(Some("old".into()));
-    let params = codec::request_permission_params("s", &call, &codec::standard_options("write_file"));
+    let params = wire(codec::request_permission_params(
+        "s",
+        &call,
+        &codec::standard_options("write_file"),
+    ));
     let typed: acp::RequestPermissionRequest = assert_round_trip(&params, "write");
     let locations = typed.tool_call.fields.locations.expect("locations");
     assert_eq!(locations[0].path, Path::new("/work/project/lib.rs"));
@@ -183,8 +191,11 @@ fn file_writes_carry_locations_and_a_diff() {
         &json!({"path": "a"}),
         Some(Path::new(CWD)),
     );
-    assert!(del.diff.is_none());
-    assert_eq!(del.locations, vec![Path::new("/work/project/a").to_path_buf()]);
+    assert!(del.diff().is_none());
+    assert_eq!(
+        del.update().fields.locations,
+        Some(vec![acp::ToolCallLocation::new("/work/project/a")])
+    );
 }
 
 #[tokio::test]
@@ -196,7 +207,11 @@ async fn requests_built_from_approval_requests_carry_sidefx_meta() {
             draft.capabilities = vec![class.capability.to_owned()];
             let req = approval::request(&log, draft).await.unwrap();
             let call = ToolCall::for_request("tc-9", &req, Some(Path::new(CWD)));
-            let params = codec::request_permission_params("sess", &call, &codec::standard_options("b"));
+            let params = wire(codec::request_permission_params(
+                "sess",
+                &call,
+                &codec::standard_options("b"),
+            ));
             let typed: acp::RequestPermissionRequest = assert_round_trip(&params, class.class);
             let meta = &typed.tool_call.meta.expect("meta")["sidefx"];
             assert_eq!(meta["approvalRequestId"], json!(req.request_id));
@@ -213,27 +228,29 @@ async fn requests_built_from_approval_requests_carry_sidefx_meta() {
 #[test]
 fn announcements_and_updates_are_official_session_notifications() {
     for call in every_call() {
-        let note = call.announcement("sess-1");
-        let typed: acp::SessionNotification = assert_round_trip_modulo_defaults(&note, &call.title);
+        let note = wire(call.announcement("sess-1"));
+        let typed: acp::SessionNotification = assert_round_trip_modulo_defaults(&note, call.title());
         let acp::SessionUpdate::ToolCall(tc) = typed.update else {
             panic!("a tool_call update expected");
         };
-        assert_eq!(tc.tool_call_id.0.as_ref(), call.tool_call_id);
-        assert_eq!(tc.title, call.title);
+        assert_eq!(tc.tool_call_id.0.as_ref(), call.id());
+        assert_eq!(tc.title, call.title());
+        assert_eq!(tc.kind, call.kind());
+        assert_eq!(tc.raw_input, call.update().fields.raw_input);
     }
     for status in [
-        codec::ToolStatus::Pending,
-        codec::ToolStatus::InProgress,
-        codec::ToolStatus::Completed,
-        codec::ToolStatus::Failed,
+        acp::ToolCallStatus::Pending,
+        acp::ToolCallStatus::InProgress,
+        acp::ToolCallStatus::Completed,
+        acp::ToolCallStatus::Failed,
     ] {
         for text in [None, Some("rejected in the editor")] {
-            let note = codec::tool_call_update("sess-1", "t-1", status, text);
-            let typed: acp::SessionNotification = assert_round_trip(&note, status.as_str());
+            let note = wire(codec::tool_call_update("sess-1", "t-1", status, text));
+            let typed: acp::SessionNotification = assert_round_trip(&note, &format!("{status:?}"));
             assert!(matches!(typed.update, acp::SessionUpdate::ToolCallUpdate(_)));
         }
     }
-    let note = codec::agent_message("sess-1", "wrote a.txt");
+    let note = wire(codec::agent_message("sess-1", "wrote a.txt"));
     let typed: acp::SessionNotification = assert_round_trip(&note, "message");
     assert!(matches!(typed.update, acp::SessionUpdate::AgentMessageChunk(_)));
 }
@@ -258,16 +275,17 @@ fn every_official_response_parses_to_the_right_answer() {
         )
         .unwrap();
         for result in [plain, with_meta] {
+            let kind = OptionKind::from_wire(opt.kind).unwrap();
             let want = PermissionAnswer::Selected {
-                option_id: opt.option_id.clone(),
-                kind: opt.kind,
+                option_id: opt.option_id.0.to_string(),
+                kind,
             };
             assert_eq!(codec::parse_result(&result, &offered), want);
             let message = json!({"jsonrpc": "2.0", "id": "0192-uuid", "result": result});
             assert_eq!(codec::parse_response(&message, &offered), want);
             assert_eq!(
                 codec::parse_result(&result, &offered).is_granted(),
-                opt.kind.is_allow()
+                kind.is_allow()
             );
         }
     }
@@ -279,8 +297,8 @@ fn every_official_response_parses_to_the_right_answer() {
     assert!(!codec::parse_result(&cancelled, &offered).is_granted());
     // The official client picks by kind; custom ids and names work the same way.
     let custom = vec![
-        PermissionOption::new("opt-a", "Yes", OptionKind::AllowOnce),
-        PermissionOption::new("opt-b", "No", OptionKind::RejectAlways),
+        PermissionOption::new("opt-a", "Yes", OptionKind::AllowOnce.to_wire()),
+        PermissionOption::new("opt-b", "No", OptionKind::RejectAlways.to_wire()),
     ];
     let pick = |id: &str| {
         official(acp::RequestPermissionOutcome::Selected(
@@ -407,8 +425,8 @@ fn hostile_responses() -> Vec<(&'static str, Value)> {
 fn malformed_and_hostile_responses_refuse_without_panicking() {
     // Only the once-options are offered, so an `allow_always` answer was never offered.
     let offered = vec![
-        PermissionOption::new("allow_once", "Allow", OptionKind::AllowOnce),
-        PermissionOption::new("reject_once", "Reject", OptionKind::RejectOnce),
+        PermissionOption::new("allow_once", "Allow", OptionKind::AllowOnce.to_wire()),
+        PermissionOption::new("reject_once", "Reject", OptionKind::RejectOnce.to_wire()),
     ];
     let table = hostile_responses();
     assert!(table.len() >= 20);
@@ -439,8 +457,8 @@ fn malformed_and_hostile_responses_refuse_without_panicking() {
     assert!(!codec::parse_result(&allow, &[]).is_granted());
     // The same id offered twice with different kinds is ambiguous: refuse.
     let twice = vec![
-        PermissionOption::new("x", "Allow", OptionKind::AllowOnce),
-        PermissionOption::new("x", "Reject", OptionKind::RejectOnce),
+        PermissionOption::new("x", "Allow", OptionKind::AllowOnce.to_wire()),
+        PermissionOption::new("x", "Reject", OptionKind::RejectOnce.to_wire()),
     ];
     let pick_x = json!({"outcome": {"outcome": "selected", "optionId": "x"}});
     assert!(!codec::parse_result(&pick_x, &twice).is_granted());

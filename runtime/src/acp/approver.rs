@@ -3,18 +3,45 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
+use agent_client_protocol_schema::v1 as schema;
 use serde_json::{Map, Value, json};
 
-use super::codec::{self, OptionKind, PermissionAnswer, REQUEST_PERMISSION, ToolCall, ToolStatus};
-use super::session::{CancelFlag, Session, current_tool_call, new_tool_call_id};
+use super::codec::{self, OptionKind, PermissionAnswer, REQUEST_PERMISSION, ToolCall};
+use super::session::{CancelFlag, Session, Turn};
+use super::tool_call::{current_tool_call, new_tool_call_id};
 use crate::approval::{self, ApprovalDecision, ApprovalRequest, Approver, Verdict};
 use crate::log::EventLog;
 use crate::{Error, Result};
 
 /// Largest existing file whose text is shown as the diff's old text (256 KiB).
 const MAX_OLD_TEXT_BYTES: u64 = 256 * 1024;
+
+/// What decided an approval request the [`AcpApprover`] saw: the `decided_by` of its verdict
+/// metadata (and so of the trust record), serialised in snake case.
+///
+/// ```
+/// use sidefx::acp::Decider;
+/// assert_eq!(serde_json::to_value(Decider::InvalidResponse).unwrap(), "invalid_response");
+/// assert_eq!(serde_json::from_value::<Decider>("grant".into()).unwrap(), Decider::Grant);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decider {
+    /// The user's choice in the editor.
+    Editor,
+    /// A standing `allow_always` / `reject_always` grant of the session.
+    Grant,
+    /// A reviewer on the event log (or its deadline) decided before the editor answered.
+    Log,
+    /// The request's reviewer allowlist leaves the editor out: the log's reviewers decided.
+    LogReviewers,
+    /// The prompt turn was cancelled.
+    Cancelled,
+    /// The editor's answer was not a valid one (malformed, not offered, an error, a closed
+    /// connection): refused.
+    InvalidResponse,
+}
 
 /// Decides blocking approval requests of one prompt turn through the editor.
 ///
@@ -73,6 +100,22 @@ impl AcpApprover {
         AcpApprover { session, cancel }
     }
 
+    /// The approver for calls made during `turn`: install it with [`crate::with_approver`]
+    /// around the turn's work ([`serve`](super::serve) does this for every prompt).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
+    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
+    /// let turn = session.begin_turn().unwrap();
+    /// let approver = sidefx::acp::AcpApprover::for_turn(&turn);
+    /// sidefx::with_approver(approver, async { /* act_with_approval calls ask the editor */ }).await;
+    /// # });
+    /// ```
+    pub fn for_turn(turn: &Turn) -> Arc<dyn Approver> {
+        Arc::new(AcpApprover::new(turn.session().clone(), turn.cancel_flag()))
+    }
+
     /// Records the editor's (or a grant's) answer and returns the decision the log settles on.
     /// With a quorum above one, an approval waits for the other reviewers (or the turn's end).
     async fn record(
@@ -109,9 +152,9 @@ impl AcpApprover {
     async fn describe(&self, request: &ApprovalRequest, tool_call_id: &str, title: Option<&str>) -> ToolCall {
         let mut call = ToolCall::for_request(tool_call_id, request, Some(self.session.cwd()));
         if let Some(t) = title {
-            call.title = t.to_owned();
+            call = call.with_title(t);
         }
-        let old = match &call.diff {
+        let old = match call.diff() {
             Some(d) => read_small_text(d.path.clone()).await,
             None => None,
         };
@@ -124,7 +167,7 @@ impl AcpApprover {
         let mut pending = self
             .session
             .connection()
-            .start_request(REQUEST_PERMISSION, params)
+            .start_request(REQUEST_PERMISSION, &params)
             .await;
         let asked = tokio::select! {
             reply = pending.response() => Asked::Answer(codec::parse_reply(&reply, &options)),
@@ -173,24 +216,21 @@ impl Approver for AcpApprover {
         let call = self
             .describe(request, &tool_call_id, slot.as_ref().map(|s| s.title.as_str()))
             .await;
-        if !slot
-            .as_ref()
-            .is_some_and(|s| s.announced.swap(true, Ordering::SeqCst))
-        {
-            self.session.update(call.announcement(self.session.id())).await;
+        if slot.as_ref().is_none_or(|s| s.announce_once()) {
+            self.session.update(&call.announcement(self.session.id())).await;
         }
 
         let allowed =
             request.reviewers.is_empty() || request.reviewers.iter().any(|r| *r == reviewer || r == "acp");
         let decision = if !allowed {
-            set("decided_by", json!("log_reviewers"));
+            set("decided_by", json!(Decider::LogReviewers));
             self.wait_on_log(log, request).await?
         } else if self.cancel.is_cancelled() {
-            set("decided_by", json!("cancelled"));
+            set("decided_by", json!(Decider::Cancelled));
             let reason = "the ACP prompt turn was cancelled before the call".to_owned();
             self.record(log, request, false, reason).await?
         } else if let Some(grant) = self.session.grants().lookup(&request.builtin, &request.action) {
-            set("decided_by", json!("grant"));
+            set("decided_by", json!(Decider::Grant));
             set("option_id", json!(grant.option_id));
             set("option_kind", json!(grant.kind.as_str()));
             set("grant", grant.to_json());
@@ -202,25 +242,25 @@ impl Approver for AcpApprover {
         } else {
             match self.ask(log, request, &call).await {
                 Asked::Decided(d) => {
-                    set("decided_by", json!("log"));
+                    set("decided_by", json!(Decider::Log));
                     d
                 }
                 Asked::TurnCancelled | Asked::Answer(PermissionAnswer::Cancelled) => {
                     // A `cancelled` outcome means the client cancelled the turn (its
                     // `session/cancel` may still be in flight): end the turn here too.
                     self.cancel.cancel();
-                    set("decided_by", json!("cancelled"));
+                    set("decided_by", json!(Decider::Cancelled));
                     let reason = "the ACP prompt turn was cancelled".to_owned();
                     self.record(log, request, false, reason).await?
                 }
                 Asked::Answer(PermissionAnswer::Invalid { reason }) => {
-                    set("decided_by", json!("invalid_response"));
+                    set("decided_by", json!(Decider::InvalidResponse));
                     set("error", json!(reason));
                     let reason = format!("no valid answer from the editor: {reason}");
                     self.record(log, request, false, reason).await?
                 }
                 Asked::Answer(PermissionAnswer::Selected { option_id, kind }) => {
-                    set("decided_by", json!("editor"));
+                    set("decided_by", json!(Decider::Editor));
                     set("option_id", json!(option_id));
                     set("option_kind", json!(kind.as_str()));
                     if kind.is_always() {
@@ -249,13 +289,13 @@ impl Approver for AcpApprover {
         // follows when the call returns.
         let approved = matches!(decision, ApprovalDecision::Approved { .. });
         let (status, text) = if approved {
-            (ToolStatus::InProgress, None)
+            (schema::ToolCallStatus::InProgress, None)
         } else {
-            (ToolStatus::Failed, Some("refused: not approved"))
+            (schema::ToolCallStatus::Failed, Some("refused: not approved"))
         };
         if approved || slot.is_none() {
             let update = codec::tool_call_update(self.session.id(), &tool_call_id, status, text);
-            self.session.update(update).await;
+            self.session.update(&update).await;
         }
         let mut metadata = Map::new();
         metadata.insert("acp".into(), Value::Object(meta));

@@ -47,8 +47,11 @@ mod grants;
 pub mod rpc;
 mod server;
 mod session;
+mod tool_call;
 
-pub use approver::AcpApprover;
+/// The official ACP v1 schema types (`agent-client-protocol-schema`), which the codec builds.
+pub use agent_client_protocol_schema::v1 as schema;
+pub use approver::{AcpApprover, Decider};
 pub use grants::{Grant, Grants};
 pub use server::{AgentInfo, PROTOCOL_VERSION, PromptHandler, StopReason, prompt_text, serve, serve_stdio};
 pub use session::{CancelFlag, Session, Turn};

@@ -200,6 +200,16 @@ impl Incoming {
 
 type Reply = Result<Value, RpcError>;
 
+/// A request or notification as written: serialised straight from borrowed params.
+#[derive(serde::Serialize)]
+struct Outgoing<'a, P> {
+    jsonrpc: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a Value>,
+    method: &'a str,
+    params: &'a P,
+}
+
 struct Inner {
     writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
     /// `None` once the read side closed: no response can arrive any more.
@@ -214,7 +224,7 @@ struct Inner {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let (a, _b) = tokio::io::duplex(64);
 /// let (conn, _incoming) = sidefx::acp::rpc::connect(tokio::io::empty(), a);
-/// conn.notify("session/update", serde_json::json!({})).await.unwrap();
+/// conn.notify("session/update", &serde_json::json!({})).await.unwrap();
 /// # });
 /// ```
 #[derive(Clone)]
@@ -242,7 +252,7 @@ fn id_key(id: &Value) -> String {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let (conn, mut incoming) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
 /// assert!(incoming.recv().await.is_none()); // end of stream
-/// let err = conn.request("x", serde_json::json!({})).await.unwrap_err();
+/// let err = conn.request("x", &serde_json::json!({})).await.unwrap_err();
 /// assert_eq!(err, sidefx::acp::rpc::RpcError::closed());
 /// # });
 /// ```
@@ -400,7 +410,7 @@ impl Connection {
             .is_none()
     }
 
-    async fn write(&self, msg: &Value) -> io::Result<()> {
+    async fn write(&self, msg: &impl serde::Serialize) -> io::Result<()> {
         let mut line = serde_json::to_vec(msg).map_err(io::Error::other)?;
         line.push(b'\n');
         let mut w = self.inner.writer.lock().await;
@@ -413,12 +423,17 @@ impl Connection {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
-    /// conn.notify("session/update", serde_json::json!({"sessionId": "s"})).await.unwrap();
+    /// conn.notify("session/update", &serde_json::json!({"sessionId": "s"})).await.unwrap();
     /// # });
     /// ```
-    pub async fn notify(&self, method: &str, params: Value) -> io::Result<()> {
-        self.write(&json!({"jsonrpc": "2.0", "method": method, "params": params}))
-            .await
+    pub async fn notify(&self, method: &str, params: &impl serde::Serialize) -> io::Result<()> {
+        self.write(&Outgoing {
+            jsonrpc: "2.0",
+            id: None,
+            method,
+            params,
+        })
+        .await
     }
 
     /// Answers request `id` with a result.
@@ -455,11 +470,11 @@ impl Connection {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let (conn, mut rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
     /// rx.recv().await;
-    /// let mut pending = conn.start_request("m", serde_json::json!({})).await;
+    /// let mut pending = conn.start_request("m", &serde_json::json!({})).await;
     /// assert!(pending.response().await.is_err());
     /// # });
     /// ```
-    pub async fn start_request(&self, method: &str, params: Value) -> PendingRequest {
+    pub async fn start_request(&self, method: &str, params: &impl serde::Serialize) -> PendingRequest {
         let id = json!(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         let registered = match self
@@ -484,7 +499,12 @@ impl Connection {
             pending.rx = None;
             return pending;
         }
-        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let msg = Outgoing {
+            jsonrpc: "2.0",
+            id: Some(&id),
+            method,
+            params,
+        };
         if let Err(e) = self.write(&msg).await {
             tracing::warn!(target: "sidefx::acp", error = %e, method, "sending a request failed");
             pending.forget();
@@ -498,10 +518,10 @@ impl Connection {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let (conn, mut rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
     /// rx.recv().await;
-    /// assert!(conn.request("m", serde_json::json!({})).await.is_err());
+    /// assert!(conn.request("m", &serde_json::json!({})).await.is_err());
     /// # });
     /// ```
-    pub async fn request(&self, method: &str, params: Value) -> Reply {
+    pub async fn request(&self, method: &str, params: &impl serde::Serialize) -> Reply {
         self.start_request(method, params).await.response().await
     }
 }
@@ -512,7 +532,7 @@ impl Connection {
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
-/// let pending = conn.start_request("m", serde_json::json!({})).await;
+/// let pending = conn.start_request("m", &serde_json::json!({})).await;
 /// assert!(pending.id().is_u64());
 /// # });
 /// ```
@@ -529,8 +549,8 @@ impl PendingRequest {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
-    /// let first = conn.start_request("m", serde_json::json!({})).await;
-    /// let second = conn.start_request("m", serde_json::json!({})).await;
+    /// let first = conn.start_request("m", &serde_json::json!({})).await;
+    /// let second = conn.start_request("m", &serde_json::json!({})).await;
     /// assert_ne!(first.id(), second.id());
     /// # });
     /// ```
@@ -548,7 +568,7 @@ impl PendingRequest {
     /// let (agent_in, mut client_out) = tokio::io::duplex(4096);
     /// let (client_in, agent_out) = tokio::io::duplex(4096);
     /// let (conn, _incoming) = sidefx::acp::rpc::connect(agent_in, agent_out);
-    /// let mut pending = conn.start_request("ping", json!({})).await;
+    /// let mut pending = conn.start_request("ping", &json!({})).await;
     /// let sent = BufReader::new(client_in).lines().next_line().await.unwrap().unwrap();
     /// let id = serde_json::from_str::<serde_json::Value>(&sent).unwrap()["id"].clone();
     /// let reply = json!({"jsonrpc": "2.0", "id": id, "result": {"pong": true}});
@@ -584,14 +604,14 @@ impl PendingRequest {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
-    /// let pending = conn.start_request("m", serde_json::json!({})).await;
+    /// let pending = conn.start_request("m", &serde_json::json!({})).await;
     /// pending.cancel().await;
     /// # });
     /// ```
     pub async fn cancel(mut self) {
         self.forget();
         let params = json!({"requestId": self.id});
-        let _ = self.conn.notify("$/cancel_request", params).await;
+        let _ = self.conn.notify("$/cancel_request", &params).await;
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 
+use super::approver::AcpApprover;
 use super::rpc::{self, Connection, Incoming, RpcError};
 use super::session::{CancelFlag, Session, Turn};
 
@@ -265,7 +266,7 @@ impl<H: PromptHandler> Server<H> {
             id.clone(),
         );
         let run = async move {
-            let approver = turn.approver();
+            let approver = AcpApprover::for_turn(&turn);
             let result = crate::with_approver(approver, handler.prompt(&turn, &blocks)).await;
             let result = if turn.is_cancelled() {
                 Ok(StopReason::Cancelled)

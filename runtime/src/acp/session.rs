@@ -4,17 +4,15 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Map, Value};
+use agent_client_protocol_schema::v1 as schema;
 use tokio::sync::watch;
 
-use super::approver::AcpApprover;
-use super::codec::{self, SESSION_UPDATE, ToolCall, ToolStatus};
+use super::codec::{self, SESSION_UPDATE, ToolCall};
 use super::grants::Grants;
 use super::rpc::{Connection, RpcError};
-use crate::approval::Approver;
+use super::tool_call::ToolCallSlot;
 
 /// A one-way cancellation flag that tasks can poll or await.
 ///
@@ -158,7 +156,7 @@ impl Session {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
     /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
-    /// let _ = session.connection().notify("session/update", serde_json::json!({})).await;
+    /// let _ = session.connection().notify("session/update", &serde_json::json!({})).await;
     /// # });
     /// ```
     pub fn connection(&self) -> &Connection {
@@ -198,11 +196,11 @@ impl Session {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
     /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
-    /// session.update(sidefx::acp::codec::agent_message("s-1", "hello")).await;
+    /// session.update(&sidefx::acp::codec::agent_message("s-1", "hello")).await;
     /// # });
     /// ```
-    pub async fn update(&self, params: Value) {
-        if let Err(e) = self.conn.notify(SESSION_UPDATE, params).await {
+    pub async fn update(&self, note: &schema::SessionNotification) {
+        if let Err(e) = self.conn.notify(SESSION_UPDATE, note).await {
             tracing::warn!(target: "sidefx::acp", session = %self.id, error = %e, "session/update not sent");
         }
     }
@@ -255,26 +253,6 @@ impl Session {
             None => false,
         }
     }
-}
-
-/// The tool call a task is inside, set by [`Turn::tool_call`] so the approver reuses its id.
-#[derive(Debug)]
-pub(crate) struct ToolCallSlot {
-    pub(crate) id: String,
-    pub(crate) title: String,
-    pub(crate) announced: AtomicBool,
-}
-
-tokio::task_local! {
-    static TOOL_CALL: Arc<ToolCallSlot>;
-}
-
-pub(crate) fn current_tool_call() -> Option<Arc<ToolCallSlot>> {
-    TOOL_CALL.try_with(Arc::clone).ok()
-}
-
-pub(crate) fn new_tool_call_id() -> String {
-    format!("call_{}", uuid::Uuid::now_v7().simple())
 }
 
 /// One running prompt turn of a session. Dropping it ends the turn.
@@ -362,21 +340,6 @@ impl Turn {
         self.cancel.clone()
     }
 
-    /// The approver for calls made during this turn: install it with [`crate::with_approver`]
-    /// (the [`super::serve`] loop does this for you).
-    ///
-    /// ```
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
-    /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
-    /// let turn = session.begin_turn().unwrap();
-    /// sidefx::with_approver(turn.approver(), async { /* act_with_approval calls ask the editor */ }).await;
-    /// # });
-    /// ```
-    pub fn approver(&self) -> Arc<dyn Approver> {
-        Arc::new(AcpApprover::new(self.session.clone(), self.cancel.clone()))
-    }
-
     /// Sends a chunk of the agent's reply text.
     ///
     /// ```
@@ -389,7 +352,7 @@ impl Turn {
     /// ```
     pub async fn say(&self, text: &str) {
         self.session
-            .update(codec::agent_message(&self.session.id, text))
+            .update(&codec::agent_message(&self.session.id, text))
             .await;
     }
 
@@ -413,36 +376,23 @@ impl Turn {
         E: std::fmt::Display,
         F: Future<Output = Result<T, E>>,
     {
-        let slot = Arc::new(ToolCallSlot {
-            id: new_tool_call_id(),
-            title: title.into(),
-            announced: AtomicBool::new(false),
-        });
-        let result = TOOL_CALL.scope(slot.clone(), fut).await;
+        let slot = ToolCallSlot::new(title.into());
+        let result = slot.scope(fut).await;
         let (status, text) = match &result {
-            Ok(_) => (ToolStatus::Completed, None),
-            Err(e) => (ToolStatus::Failed, Some(e.to_string())),
+            Ok(_) => (schema::ToolCallStatus::Completed, None),
+            Err(e) => (schema::ToolCallStatus::Failed, Some(e.to_string())),
         };
-        if slot.announced.load(Ordering::SeqCst) {
-            let update = codec::tool_call_update(&self.session.id, &slot.id, status, text.as_deref());
-            self.session.update(update).await;
-        } else {
-            let call = ToolCall {
-                tool_call_id: slot.id.clone(),
-                title: slot.title.clone(),
-                kind: "other",
-                status,
-                raw_input: Value::Null,
-                locations: Vec::new(),
-                diff: None,
-                meta: Map::new(),
-            };
-            self.session.update(call.announcement(&self.session.id)).await;
-            if let Some(t) = &text {
-                let update = codec::tool_call_update(&self.session.id, &slot.id, status, Some(t));
-                self.session.update(update).await;
+        if slot.announce_once() {
+            // Nothing described the call while it ran (it was not a sidefx call, or one that
+            // was never announced): announce it now, by its title only.
+            let call = ToolCall::titled(slot.id.clone(), slot.title.clone()).with_status(status);
+            self.session.update(&call.announcement(&self.session.id)).await;
+            if text.is_none() {
+                return result;
             }
         }
+        let update = codec::tool_call_update(&self.session.id, &slot.id, status, text.as_deref());
+        self.session.update(&update).await;
         result
     }
 }
