@@ -1,0 +1,307 @@
+//! The asynchronous half of enforcement: the call's [`CallFacts`] are built once its arguments
+//! are recorded, then each tier writes the records it owes (proposals, approval requests, trust
+//! records), all derived from those facts.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::facts::CallFacts;
+use super::{Audit, Decision, Permit};
+use crate::approval::{self, ApprovalDecision, ApprovalDraft, Approver, Verdict};
+use crate::log::{EventLog, Topic};
+use crate::resource::Resource;
+use crate::rules::DecidedBy;
+use crate::scope::{self, ApprovalSettings, DispatchContext, Scope};
+use crate::trust::{self, Outcome};
+use crate::{Error, Result, SideEffectAction, Tier};
+
+/// Everything the asynchronous path needs about a call, captured from the task scope before
+/// its arguments are recorded.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Check {
+    action: SideEffectAction,
+    agent: String,
+    tier: Tier,
+    requires_human: bool,
+    decided_by: DecidedBy,
+    trace_id: String,
+    resources: Value,
+    dispatch: Option<Arc<DispatchContext>>,
+    context: Context,
+    /// Why the call is refused before any record is written (strict mode without a tier).
+    refusal: Option<Error>,
+}
+
+/// Where the call's records go and who answers its approvals.
+#[derive(Debug)]
+struct Context {
+    log: Option<Arc<dyn EventLog>>,
+    approver: Option<Arc<dyn Approver>>,
+    /// The scopes' combined approval settings, or why nobody could approve.
+    approval: Result<ApprovalSettings>,
+}
+
+/// One call being enforced: its facts and where its records go.
+struct Call {
+    facts: Arc<CallFacts>,
+    context: Context,
+}
+
+impl Check {
+    pub(super) fn capture(scope: &Scope, action: &SideEffectAction, resources: &[Resource]) -> Check {
+        let dispatch = scope.dispatch_arc();
+        let trace_id = dispatch
+            .as_ref()
+            .and_then(|d| d.trace_id.clone())
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let (agent, tier, requires_human, decided_by, refusal) = match scope.decide_call(action, resources) {
+            Ok((a, t, h, by)) => (a.to_owned(), t, h, by, None),
+            Err(e) => (
+                scope::DEFAULT_AGENT.to_owned(),
+                Tier::Shadow,
+                false,
+                DecidedBy::Default,
+                Some(e),
+            ),
+        };
+        Check {
+            action: *action,
+            agent,
+            tier,
+            requires_human,
+            decided_by,
+            trace_id,
+            resources: scope.normalise_resources(resources),
+            dispatch,
+            context: Context {
+                log: scope.event_log().cloned(),
+                approver: scope.approver().cloned(),
+                approval: scope.approval_settings(action),
+            },
+            refusal,
+        }
+    }
+
+    /// The asynchronous second half: records, approvals, refusals. `args` is the call's
+    /// recorded arguments (skipped ones left out, redacted ones masked).
+    pub async fn run(self: Box<Self>, args: Value) -> Result<Permit> {
+        match self.decide(args).await? {
+            Decision::Proceed(permit) | Decision::Approved { permit, .. } => Ok(permit),
+            Decision::Skip { reason } => Err(reason),
+        }
+    }
+
+    /// Decides the call: `Ok` with `Proceed` or `Approved`, or the refusal as `Err`.
+    pub(super) async fn decide(self: Box<Self>, args: Value) -> Result<Decision> {
+        let Check {
+            action,
+            agent,
+            tier,
+            requires_human,
+            decided_by,
+            trace_id,
+            resources,
+            dispatch,
+            context,
+            refusal,
+        } = *self;
+        let call = Call {
+            facts: Arc::new(CallFacts {
+                action,
+                agent,
+                tier,
+                requires_human,
+                decided_by,
+                args,
+                trace_id,
+                resources,
+                dispatch,
+            }),
+            context,
+        };
+        if let Some(e) = refusal {
+            call.facts.trace("strict_no_context");
+            return Err(e);
+        }
+        let result = call.enforce().await;
+        if let Err(e) = &result {
+            call.facts.trace(match e {
+                Error::Skipped { .. } => "skipped",
+                Error::ApprovalDenied { .. } => "denied",
+                Error::ApprovalTimedOut { .. } => "timeout",
+                Error::NeedsHuman { .. } => "needs_human",
+                Error::NoEventLog { .. } => "no_event_log",
+                Error::NoReviewer { .. } => "no_reviewer",
+                _ => "error",
+            });
+        }
+        result
+    }
+}
+
+impl Call {
+    fn log(&self) -> Result<&dyn EventLog> {
+        self.context.log.as_deref().ok_or_else(|| Error::NoEventLog {
+            builtin: self.facts.action.builtin.to_owned(),
+            tier: self.facts.tier,
+        })
+    }
+
+    async fn enforce(&self) -> Result<Decision> {
+        if self.facts.requires_human {
+            return Err(self.refer().await?);
+        }
+        match self.facts.tier {
+            Tier::ActAuto => {
+                self.facts.trace("proceed");
+                let audit = self.context.log.clone().map(|log| {
+                    Box::new(Audit {
+                        facts: Arc::clone(&self.facts),
+                        log,
+                    })
+                });
+                Ok(Decision::Proceed(Permit { audit }))
+            }
+            Tier::Shadow => Err(self.shadow().await?),
+            Tier::Suggest => Err(self.refer().await?),
+            Tier::ActWithApproval => self.with_approval().await,
+        }
+    }
+
+    fn skipped(&self, request_id: Option<String>) -> Error {
+        Error::Skipped {
+            builtin: self.facts.action.builtin.to_owned(),
+            agent: self.facts.agent.clone(),
+            tier: self.facts.tier,
+            request_id,
+        }
+    }
+
+    async fn shadow(&self) -> Result<Error> {
+        let refusal = self.skipped(None);
+        // Shadow never runs the body, so without a log the call is still safely refused.
+        if let Some(log) = self.context.log.as_deref() {
+            log.append(&Topic::TRIGGER_OUTBOX, self.facts.proposal(None))
+                .await?;
+            let draft = self
+                .facts
+                .trust(Outcome::Denied, "shadow_noop")
+                .meta("deny_code", refusal.code());
+            trust::append(log, draft).await?;
+        }
+        Ok(refusal)
+    }
+
+    /// Suggest and requires_human: files a non-blocking approval request, proposes the call and
+    /// refuses it. Under suggest a reviewer may re-dispatch it; under requires_human a person
+    /// must perform it.
+    async fn refer(&self) -> Result<Error> {
+        let log = self.log()?;
+        let draft = match self.approval_draft(false) {
+            Ok(d) => d,
+            Err(e) => return self.no_reviewer(log, e).await,
+        };
+        let req = approval::request(log, draft).await?;
+        log.append(&Topic::TRIGGER_OUTBOX, self.facts.proposal(Some(&req.request_id)))
+            .await?;
+        let (refusal, enforcement) = if self.facts.requires_human {
+            let refusal = Error::NeedsHuman {
+                builtin: self.facts.action.builtin.to_owned(),
+                agent: self.facts.agent.clone(),
+                request_id: req.request_id.clone(),
+            };
+            (refusal, "needs_human_denied")
+        } else {
+            (
+                self.skipped(Some(req.request_id.clone())),
+                "suggest_approval_request",
+            )
+        };
+        let draft = self
+            .facts
+            .trust(Outcome::Denied, enforcement)
+            .meta("approval_request_id", req.request_id)
+            .meta("deny_code", refusal.code());
+        trust::append(log, draft).await?;
+        Ok(refusal)
+    }
+
+    async fn with_approval(&self) -> Result<Decision> {
+        let log = self.log()?;
+        let draft = match self.approval_draft(true) {
+            Ok(d) => d,
+            Err(e) => return Err(self.no_reviewer(log, e).await?),
+        };
+        let req = approval::request(log, draft).await?;
+        let Verdict { decision, metadata } = match &self.context.approver {
+            Some(approver) => approver.decide(&req, log).await?,
+            None => approval::wait(log, &req).await?.into(),
+        };
+        let base = |outcome, how| {
+            let mut draft = self
+                .facts
+                .trust(outcome, how)
+                .meta("approval_request_id", req.request_id.clone());
+            draft.metadata.extend(metadata.clone());
+            draft
+        };
+        let builtin = self.facts.action.builtin.to_owned();
+        match decision {
+            ApprovalDecision::Approved { approvers } => {
+                let draft = base(Outcome::Success, "approval_granted")
+                    .approver(approvers.join(","))
+                    .meta("approvers", json!(approvers));
+                trust::append(log, draft).await?;
+                self.facts.trace("approved");
+                Ok(Decision::Approved {
+                    permit: Permit::FREE,
+                    request_id: req.request_id,
+                    approvers,
+                })
+            }
+            ApprovalDecision::Denied { reviewer, reason } => {
+                let err = Error::ApprovalDenied {
+                    builtin,
+                    request_id: req.request_id.clone(),
+                    reviewer: reviewer.clone(),
+                    reason: reason.clone(),
+                };
+                let draft = base(Outcome::Denied, "approval_denied")
+                    .approver(reviewer)
+                    .meta("deny_code", err.code())
+                    .meta("reason", json!(reason));
+                trust::append(log, draft).await?;
+                Err(err)
+            }
+            ApprovalDecision::TimedOut => {
+                let err = Error::ApprovalTimedOut {
+                    builtin,
+                    request_id: req.request_id.clone(),
+                };
+                let draft = base(Outcome::Timeout, "approval_timed_out").meta("deny_code", err.code());
+                trust::append(log, draft).await?;
+                Err(err)
+            }
+        }
+    }
+
+    /// The request to file, or the refusal when the scopes leave nobody who could approve.
+    fn approval_draft(&self, blocking: bool) -> Result<ApprovalDraft> {
+        let settings = self.context.approval.as_ref().map_err(Clone::clone)?;
+        Ok(self.facts.approval_draft(settings, blocking))
+    }
+
+    /// Refuses at once a call nobody could approve, with a `denied` trust record; no request
+    /// is filed, so nothing waits for a deadline.
+    async fn no_reviewer(&self, log: &dyn EventLog, refusal: Error) -> Result<Error> {
+        let draft = self
+            .facts
+            .trust(Outcome::Denied, "no_reviewer")
+            .meta("deny_code", refusal.code())
+            .meta("reason", refusal.to_string());
+        trust::append(log, draft).await?;
+        Ok(refusal)
+    }
+}
