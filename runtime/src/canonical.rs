@@ -20,7 +20,7 @@ pub fn to_string(value: &Value) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn write(value: &Value, out: &mut Vec<u8>) {
+pub(crate) fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Array(items) => {
             out.push(b'[');
@@ -76,7 +76,16 @@ fn write_scalar<T: serde::Serialize + ?Sized>(scalar: &T, out: &mut Vec<u8>) {
 pub fn sha256(value: &Value) -> String {
     let mut bytes = Vec::with_capacity(512);
     write(value, &mut bytes);
-    let digest = Sha256::digest(&bytes);
+    digest_hex(Sha256::digest(&bytes).into())
+}
+
+/// A string as a JSON string literal, exactly as serde_json writes it.
+pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
+    write_scalar(s, out);
+}
+
+/// `sha256:<hex>` of a finished digest.
+pub(crate) fn digest_hex(digest: [u8; 32]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(7 + 64);
     s.push_str("sha256:");

@@ -183,13 +183,13 @@ impl Call {
         let refusal = self.skipped(None);
         // Shadow never runs the body, so without a log the call is still safely refused.
         if let Some(log) = self.context.log.as_deref() {
-            log.append(&Topic::TRIGGER_OUTBOX, self.facts.proposal(None))
-                .await?;
             let draft = self
                 .facts
                 .trust(Outcome::Denied, "shadow_noop")
                 .meta("deny_code", refusal.code());
-            trust::append(log, draft).await?;
+            // The proposal and its record in one commit.
+            let proposal = (Topic::TRIGGER_OUTBOX, self.facts.proposal(None));
+            trust::append_after(log, vec![proposal], draft).await?;
         }
         Ok(refusal)
     }
@@ -204,8 +204,7 @@ impl Call {
             Err(e) => return self.no_reviewer(log, e).await,
         };
         let req = approval::request(log, draft).await?;
-        log.append(&Topic::TRIGGER_OUTBOX, self.facts.proposal(Some(&req.request_id)))
-            .await?;
+        let proposal = (Topic::TRIGGER_OUTBOX, self.facts.proposal(Some(&req.request_id)));
         let (refusal, enforcement) = if self.facts.requires_human {
             let refusal = Error::NeedsHuman {
                 builtin: self.facts.action.builtin.to_owned(),
@@ -224,7 +223,7 @@ impl Call {
             .trust(Outcome::Denied, enforcement)
             .meta("approval_request_id", req.request_id)
             .meta("deny_code", refusal.code());
-        trust::append(log, draft).await?;
+        trust::append_after(log, vec![proposal], draft).await?;
         Ok(refusal)
     }
 

@@ -1,11 +1,13 @@
 //! The in-memory event log, for tests and single-process hosts that need no durability.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::watch;
 
-use super::{EventId, EventLog, LogEvent, StoredEvent, Topic};
+use super::{
+    ChainAppended, ChainLink, Chained, EncodedEvent, EventId, EventLog, LogEvent, StoredEvent, Topic,
+};
 use crate::Result;
 
 /// An event log in memory. Optionally bounded: a bounded log keeps the newest `capacity` events
@@ -34,7 +36,10 @@ pub struct MemoryEventLog {
 
 #[derive(Debug)]
 struct TopicState {
-    events: VecDeque<StoredEvent>,
+    events: VecDeque<Entry>,
+    /// The link of the chained event at `last_id`, when it was appended here (so chaining does
+    /// not decode the head).
+    chain: Option<(EventId, ChainLink)>,
     last_id: EventId,
     // The oldest id kept: advanced only when the bound drops an event, never read off the data.
     first_retained: EventId,
@@ -46,9 +51,47 @@ impl TopicState {
     fn new() -> Self {
         TopicState {
             events: VecDeque::new(),
+            chain: None,
             last_id: 0,
             first_retained: 1,
             notify: watch::Sender::new(0),
+        }
+    }
+}
+
+/// A stored event: as appended, or still as the JSON text a chained append wrote (decoded the
+/// first time it is read).
+#[derive(Debug)]
+enum Entry {
+    Event(StoredEvent),
+    Encoded {
+        id: EventId,
+        event: EncodedEvent,
+        decoded: OnceLock<StoredEvent>,
+    },
+}
+
+impl Entry {
+    fn id(&self) -> EventId {
+        match self {
+            Entry::Event(e) => e.id,
+            Entry::Encoded { id, .. } => *id,
+        }
+    }
+
+    fn stored(&self) -> Result<StoredEvent> {
+        match self {
+            Entry::Event(e) => Ok(e.clone()),
+            Entry::Encoded { id, event, decoded } => {
+                if let Some(e) = decoded.get() {
+                    return Ok(e.clone());
+                }
+                let e = StoredEvent {
+                    id: *id,
+                    event: event.decode()?,
+                };
+                Ok(decoded.get_or_init(|| e).clone())
+            }
         }
     }
 }
@@ -85,7 +128,12 @@ impl MemoryEventLog {
         let topics = self.lock();
         let mut out: Vec<_> = topics
             .iter()
-            .flat_map(|(t, s)| s.events.iter().map(move |e| (t.clone(), e.clone())))
+            // Encoded payloads are JSON this crate wrote or checked, so decoding them succeeds.
+            .flat_map(|(t, s)| {
+                s.events
+                    .iter()
+                    .filter_map(move |e| Some((t.clone(), e.stored().ok()?)))
+            })
             .collect();
         out.sort_by(|a, b| (&a.0, a.1.id).cmp(&(&b.0, b.1.id)));
         out
@@ -124,7 +172,7 @@ impl MemoryEventLog {
                 }
                 state.last_id = event.id;
                 state.notify.send_replace(event.id);
-                state.events.push_back(event);
+                state.events.push_back(Entry::Event(event));
             }
         }
         Ok(log)
@@ -136,13 +184,17 @@ impl MemoryEventLog {
     }
 
     fn push(&self, state: &mut TopicState, event: LogEvent) -> EventId {
+        self.push_entry(state, |id| Entry::Event(StoredEvent { id, event }))
+    }
+
+    fn push_entry(&self, state: &mut TopicState, entry: impl FnOnce(EventId) -> Entry) -> EventId {
         state.last_id += 1;
         let id = state.last_id;
-        state.events.push_back(StoredEvent { id, event });
+        state.events.push_back(entry(id));
         if let Some(cap) = self.capacity {
             while state.events.len() > cap {
                 if let Some(dropped) = state.events.pop_front() {
-                    state.first_retained = dropped.id + 1;
+                    state.first_retained = dropped.id() + 1;
                 }
             }
         }
@@ -179,14 +231,57 @@ impl EventLog for MemoryEventLog {
             return Ok(Vec::new());
         };
         // Ids are contiguous within the retained window, so the start index is arithmetic.
-        let first = state.events.front().map_or(1, |e| e.id);
+        let first = state.events.front().map_or(1, Entry::id);
         let skip = after.saturating_sub(first - 1) as usize;
-        Ok(state.events.iter().skip(skip).take(limit).cloned().collect())
+        state
+            .events
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .map(Entry::stored)
+            .collect()
     }
 
     async fn latest(&self, topic: &Topic) -> Result<Option<StoredEvent>> {
         // The newest retained event is always the one at `last_id` (capacity is at least 1).
-        Ok(self.lock().get(topic).and_then(|s| s.events.back().cloned()))
+        self.lock()
+            .get(topic)
+            .and_then(|s| s.events.back().map(Entry::stored))
+            .transpose()
+    }
+
+    async fn append_chained(&self, topic: &Topic, chained: Chained) -> Result<ChainAppended> {
+        let Chained { before, mut seal } = chained;
+        let mut topics = self.lock();
+        // Sealed under the lock, so no other append can move the head meanwhile; sealed before
+        // anything is appended, so a failing seal appends nothing.
+        let state = topics.entry(topic.clone()).or_insert_with(TopicState::new);
+        let previous = match (&state.chain, state.events.back()) {
+            (Some((id, link)), _) if *id == state.last_id => Some(link.clone()),
+            (_, Some(head)) => Some(seal.link_of(&head.stored()?.event)?),
+            (_, None) => None,
+        };
+        let (event, link) = seal.seal(previous.as_ref())?;
+        let ids = before
+            .into_iter()
+            .map(|(t, e)| {
+                let state = topics.entry(t).or_insert_with(TopicState::new);
+                self.push(state, e)
+            })
+            .collect();
+        let state = topics.entry(topic.clone()).or_insert_with(TopicState::new);
+        let id = self.push_entry(state, |id| Entry::Encoded {
+            id,
+            event,
+            decoded: OnceLock::new(),
+        });
+        state.chain = Some((id, link.clone()));
+        Ok(ChainAppended {
+            before: ids,
+            id,
+            previous,
+            link,
+        })
     }
 
     async fn last_id(&self, topic: &Topic) -> Result<EventId> {

@@ -13,6 +13,7 @@
 //! # });
 //! ```
 
+mod chain;
 mod memory;
 mod retry;
 mod sqlite;
@@ -21,6 +22,8 @@ mod topic;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub(crate) use chain::append_chained_by_compare;
+pub use chain::{ChainAppended, ChainLink, Chained, EncodedEvent, Seal};
 pub use memory::MemoryEventLog;
 pub(crate) use retry::Conflicts;
 pub use retry::MAX_APPEND_CONFLICTS;
@@ -156,6 +159,42 @@ pub trait EventLog: Send + Sync {
         expected: Option<EventId>,
         event: LogEvent,
     ) -> Result<Option<EventId>>;
+
+    /// Appends `chained.before` and then the event `chained.seal` builds from the topic's head,
+    /// atomically: the head cannot move between reading it and appending, so concurrent
+    /// writers keep one chain without retrying. This is how trust records are appended.
+    ///
+    /// The default reads the head and compare-and-appends, retrying when another writer got
+    /// there first (bounded, see [`MAX_APPEND_CONFLICTS`]); the `before` events are appended
+    /// first, each on its own. Backends with a write transaction (SQLite, the memory log's lock)
+    /// build the record inside it and commit it with the `before` events and every other
+    /// waiting chained append at once.
+    ///
+    /// ```
+    /// use sidefx::log::{ChainLink, Chained, EncodedEvent, EventLog, LogEvent, MemoryEventLog, Seal, Topic};
+    /// struct Counter;
+    /// impl Seal for Counter {
+    ///     fn link_of(&self, head: &LogEvent) -> sidefx::Result<ChainLink> {
+    ///         Ok(ChainLink { index: head.payload["n"].as_u64().unwrap_or(0), hash: String::new() })
+    ///     }
+    ///     fn seal(&mut self, previous: Option<&ChainLink>) -> sidefx::Result<(EncodedEvent, ChainLink)> {
+    ///         let n = previous.map_or(0, |p| p.index + 1);
+    ///         let event = EncodedEvent::from_json("count", format!(r#"{{"n":{n}}}"#))?;
+    ///         Ok((event, ChainLink { index: n, hash: String::new() }))
+    ///     }
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let log = MemoryEventLog::new();
+    /// let t = Topic::new("counts").unwrap();
+    /// for _ in 0..3 {
+    ///     log.append_chained(&t, Chained { before: Vec::new(), seal: Box::new(Counter) }).await.unwrap();
+    /// }
+    /// assert_eq!(log.latest(&t).await.unwrap().unwrap().event.payload["n"], 2);
+    /// # });
+    /// ```
+    async fn append_chained(&self, topic: &Topic, chained: Chained) -> Result<ChainAppended> {
+        append_chained_by_compare(self, topic, chained).await
+    }
 
     /// Up to `limit` events with id greater than `after`, oldest first.
     async fn read_range(&self, topic: &Topic, after: EventId, limit: usize) -> Result<Vec<StoredEvent>>;

@@ -14,6 +14,9 @@
 //! ```
 
 mod query;
+mod seal;
+#[cfg(test)]
+mod tests;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -23,7 +26,7 @@ use serde_json::{Value, json};
 
 pub use self::query::{TrustQuery, query};
 pub use self::verify::{BrokenLink, ChainBounds, ChainVerification, verify_chain, verify_events};
-use crate::log::{Conflicts, EventLog, LogEvent, StoredEvent, Topic};
+use crate::log::{Chained, EventLog, LogEvent, StoredEvent, Topic};
 use crate::{Error, Result, Tier};
 
 /// The schema tag of every record.
@@ -145,11 +148,10 @@ impl TrustRecord {
     /// # });
     /// ```
     pub fn compute_hash(&self) -> String {
-        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Value::Object(m) = &mut value {
-            m.remove("entry_hash");
-        }
-        crate::canonical::sha256(&value)
+        // The same writer that seals records: the bytes verified are the bytes hashed.
+        let mut previous = Vec::with_capacity(self.previous_hash.len() + 2);
+        crate::canonical::write_str(&self.previous_hash, &mut previous);
+        seal::RecordSeal::new(self).hash(self.chain_index.to_string().as_bytes(), &previous)
     }
 
     /// `metadata.autonomy.enforcement`, such as `shadow_noop`.
@@ -295,34 +297,34 @@ impl TrustDraft {
         self
     }
 
-    fn seal(&self, chain_index: u64, previous_hash: String) -> TrustRecord {
-        let mut record = TrustRecord {
+    /// The record this draft becomes, without its place in the chain (`chain_index`,
+    /// `previous_hash` and `entry_hash` are filled in once it is appended).
+    fn unchained(self) -> TrustRecord {
+        TrustRecord {
             schema: SCHEMA.into(),
             record_id: uuid::Uuid::now_v7().to_string(),
-            agent: self.agent.clone(),
-            action: self.action.clone(),
-            approver: self.approver.clone(),
+            agent: self.agent,
+            action: self.action,
+            approver: self.approver,
             outcome: self.outcome,
             trace_id: if self.trace_id.is_empty() {
                 uuid::Uuid::now_v7().to_string()
             } else {
-                self.trace_id.clone()
+                self.trace_id
             },
             autonomy_tier: self.autonomy_tier,
             timestamp: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-            chain_index,
-            previous_hash,
+            chain_index: 0,
+            previous_hash: String::new(),
             entry_hash: String::new(),
-            metadata: Value::Object(self.metadata.clone()),
-        };
-        record.entry_hash = record.compute_hash();
-        record
+            metadata: Value::Object(self.metadata),
+        }
     }
 }
 
-/// Chains and appends a record atomically: it reads the chain's head and appends only if no
-/// other writer moved the head meanwhile (retrying if one did), so concurrent appenders never
-/// fork the chain.
+/// Chains and appends a record atomically: the log links it to the chain's head inside its
+/// own write transaction ([`EventLog::append_chained`]), so concurrent appenders never fork
+/// the chain. The record is written once, in canonical form; what is stored is what is hashed.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -334,32 +336,25 @@ impl TrustDraft {
 /// # });
 /// ```
 pub async fn append(log: &dyn EventLog, draft: TrustDraft) -> Result<TrustRecord> {
-    let topic = Topic::TRUST_GRAPH;
-    let mut conflicts = Conflicts::new(&topic, "a trust record");
-    loop {
-        let head = log.latest(&topic).await?;
-        let (index, prev_hash, head_id) = match &head {
-            None => (0, GENESIS_HASH.to_owned(), None),
-            Some(stored) => {
-                // Chaining needs the head's index and hash only: read those two fields rather
-                // than decoding the whole record on every append.
-                let (index, hash) = chain_link(&stored.event)?;
-                (index + 1, hash.to_owned(), Some(stored.id))
-            }
-        };
-        let record = draft.seal(index, prev_hash);
-        let payload = serde_json::to_value(&record)
-            .map_err(|e| Error::Log(format!("cannot encode trust record: {e}")))?;
-        let mut event = LogEvent::new(KIND, payload);
-        event.headers = headers_of(&record);
-        if log.append_if_latest(&topic, head_id, event).await?.is_some() {
-            return Ok(record);
-        }
-        // Another writer extended the chain first; re-read the head and try again (a bounded
-        // number of times: a head that never agrees means a damaged log, and the call fails).
-        conflicts.conflicted(head_id)?;
-        tokio::task::yield_now().await;
-    }
+    append_after(log, Vec::new(), draft).await
+}
+
+/// [`append`], with `before` (a decision's proposal) appended first in the same transaction,
+/// so a decision costs one commit.
+pub(crate) async fn append_after(
+    log: &dyn EventLog,
+    before: Vec<(Topic, LogEvent)>,
+    draft: TrustDraft,
+) -> Result<TrustRecord> {
+    let mut record = draft.unchained();
+    let seal = Box::new(seal::RecordSeal::new(&record));
+    let done = log
+        .append_chained(&Topic::TRUST_GRAPH, Chained { before, seal })
+        .await?;
+    record.chain_index = done.link.index;
+    record.previous_hash = done.previous.map_or_else(|| GENESIS_HASH.to_owned(), |p| p.hash);
+    record.entry_hash = done.link.hash;
+    Ok(record)
 }
 
 /// The headers of a record's event: copies of hashed fields (agent, outcome, trace id) for

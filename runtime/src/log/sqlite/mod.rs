@@ -13,7 +13,7 @@ use tokio::sync::{oneshot, watch};
 
 use self::file::{open_reader, open_writer, sql_error};
 use self::writer::{Command, Encoded, writer_loop};
-use super::{EventId, EventLog, LogEvent, StoredEvent, Topic};
+use super::{ChainAppended, Chained, EventId, EventLog, LogEvent, StoredEvent, Topic};
 use crate::{Error, Result};
 
 /// Reader connections kept open for reuse.
@@ -260,7 +260,7 @@ fn decode(path: &Path, topic: &str, row: &rusqlite::Row<'_>) -> Result<StoredEve
 }
 
 /// Decodes `id, kind, payload, headers, occurred_at_ms` starting at column `at`.
-fn decode_at(path: &Path, topic: &str, row: &rusqlite::Row<'_>, at: usize) -> Result<StoredEvent> {
+pub(super) fn decode_at(path: &Path, topic: &str, row: &rusqlite::Row<'_>, at: usize) -> Result<StoredEvent> {
     let get = |e: rusqlite::Error| sql_error(path, "cannot read", e);
     let id: i64 = row.get(at).map_err(get)?;
     let corrupt = |what: &str, e: serde_json::Error| {
@@ -311,6 +311,22 @@ impl EventLog for SqliteEventLog {
             topic,
             event,
             expected: Some(expected),
+            reply,
+        })
+        .await
+    }
+
+    async fn append_chained(&self, topic: &Topic, chained: Chained) -> Result<ChainAppended> {
+        let Chained { before, seal } = chained;
+        let before = before
+            .into_iter()
+            .map(|(t, e)| Ok((t, Encoded::new(e)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let topic = topic.clone();
+        self.send(|reply| Command::Chained {
+            topic,
+            before,
+            seal,
             reply,
         })
         .await

@@ -1,17 +1,22 @@
 //! The writer thread: group commit of queued appends in one `BEGIN IMMEDIATE` transaction.
+//!
+//! Chained appends (trust records) are sealed here, inside the transaction, against the head
+//! the transaction reads: every decision waiting in the queue (its proposal and its record) is
+//! committed under one fsync, and no writer ever retries for the head.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::file::sql_error;
-use super::{Shared, to_i64, to_id};
-use crate::log::{EventId, LogEvent, Topic};
+use super::{Shared, decode_at, to_i64, to_id};
+use crate::log::{ChainAppended, ChainLink, EncodedEvent, EventId, LogEvent, Seal, Topic};
 use crate::{Error, Result};
 
-/// Most appends committed in one transaction (group commit).
+/// Most commands committed in one transaction (group commit).
 const MAX_BATCH: usize = 512;
 
 pub(super) enum Command {
@@ -21,6 +26,12 @@ pub(super) enum Command {
         /// `Some(expected)` for compare-and-append.
         expected: Option<Option<EventId>>,
         reply: oneshot::Sender<Result<Option<EventId>>>,
+    },
+    Chained {
+        topic: Topic,
+        before: Vec<(Topic, Encoded)>,
+        seal: Box<dyn Seal>,
+        reply: oneshot::Sender<Result<ChainAppended>>,
     },
     Flush {
         reply: oneshot::Sender<Result<()>>,
@@ -34,22 +45,43 @@ pub(super) struct Encoded {
     occurred_at_ms: i64,
 }
 
+fn encode(what: &str, r: serde_json::Result<String>) -> Result<String> {
+    r.map_err(|e| Error::Log(format!("cannot encode the event's {what}: {e}")))
+}
+
+fn stored_time(ms: u64) -> Result<i64> {
+    i64::try_from(ms)
+        .map_err(|_| Error::Log("the event's occurred_at_ms does not fit SQLite's integer".into()))
+}
+
 impl Encoded {
     pub(super) fn new(event: LogEvent) -> Result<Encoded> {
-        let encode = |what: &str, r: serde_json::Result<String>| {
-            r.map_err(|e| Error::Log(format!("cannot encode the event's {what}: {e}")))
-        };
         Ok(Encoded {
             payload: encode("payload", serde_json::to_string(&event.payload))?,
             headers: encode("headers", serde_json::to_string(&event.headers))?,
             kind: event.kind,
-            occurred_at_ms: i64::try_from(event.occurred_at_ms)
-                .map_err(|_| Error::Log("the event's occurred_at_ms does not fit SQLite's integer".into()))?,
+            occurred_at_ms: stored_time(event.occurred_at_ms)?,
+        })
+    }
+
+    /// An event whose payload is already JSON text: stored as it is.
+    fn from_encoded(event: EncodedEvent) -> Result<Encoded> {
+        let (kind, payload, headers, occurred_at_ms) = event.into_parts();
+        Ok(Encoded {
+            kind,
+            payload,
+            headers: encode("headers", serde_json::to_string(&headers))?,
+            occurred_at_ms: stored_time(occurred_at_ms)?,
         })
     }
 }
 
+/// What the writer remembers of each chain it extended: the head's id and link, so sealing
+/// reads the head event only when another process (or handle) moved it.
+type Heads = HashMap<Topic, (EventId, ChainLink)>;
+
 pub(super) fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Command>, shared: &Shared) {
+    let mut heads = Heads::new();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -58,33 +90,27 @@ pub(super) fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Command>, sh
                 Err(_) => break,
             }
         }
-        let mut appends = Vec::new();
+        let mut writes = Vec::new();
         let mut flushes = Vec::new();
         for c in batch {
             match c {
-                Command::Append {
-                    topic,
-                    event,
-                    expected,
-                    reply,
-                } => appends.push((topic, event, expected, reply)),
                 Command::Flush { reply } => flushes.push(reply),
+                write => writes.push(write),
             }
         }
-        if !appends.is_empty() {
-            match commit(&mut conn, &appends) {
-                Ok(ids) => {
-                    for ((topic, _, _, reply), id) in appends.into_iter().zip(ids) {
-                        if let Ok(Some(id)) = id {
-                            shared.announce(&topic, id);
-                        }
-                        let _ = reply.send(id.map_err(|taken| occupied(&shared.path, &topic, taken)));
-                    }
-                }
+        if !writes.is_empty() {
+            match commit(&mut conn, &shared.path, &mut writes, &mut heads) {
+                Ok(outcomes) => reply_all(shared, writes, outcomes),
                 Err(e) => {
+                    // Nothing of the batch was committed: forget the heads it moved.
+                    heads.clear();
                     let err = sql_error(&shared.path, "cannot append to", e);
-                    for (_, _, _, reply) in appends {
-                        let _ = reply.send(Err(err.clone()));
+                    for w in writes {
+                        match w {
+                            Command::Append { reply, .. } => drop(reply.send(Err(err.clone()))),
+                            Command::Chained { reply, .. } => drop(reply.send(Err(err.clone()))),
+                            Command::Flush { .. } => {}
+                        }
                     }
                 }
             }
@@ -100,12 +126,42 @@ pub(super) fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Command>, sh
     }
 }
 
-type Append = (
-    Topic,
-    Encoded,
-    Option<Option<EventId>>,
-    oneshot::Sender<Result<Option<EventId>>>,
-);
+/// What one command of a committed batch did.
+enum Outcome {
+    /// An append: its id, `None` when a compare-and-append lost, or `Err(id)` when that id is
+    /// already taken (a damaged head fails its own appends, not the whole batch).
+    Appended(std::result::Result<Option<EventId>, EventId>),
+    Chained(Result<ChainAppended>),
+}
+
+fn reply_all(shared: &Shared, writes: Vec<Command>, outcomes: Vec<Outcome>) {
+    for (w, outcome) in writes.into_iter().zip(outcomes) {
+        match (w, outcome) {
+            (Command::Append { topic, reply, .. }, Outcome::Appended(id)) => {
+                if let Ok(Some(id)) = id {
+                    shared.announce(&topic, id);
+                }
+                let _ = reply.send(id.map_err(|taken| occupied(&shared.path, &topic, taken)));
+            }
+            (
+                Command::Chained {
+                    topic, before, reply, ..
+                },
+                Outcome::Chained(done),
+            ) => {
+                if let Ok(done) = &done {
+                    for ((t, _), id) in before.iter().zip(&done.before) {
+                        shared.announce(t, *id);
+                    }
+                    shared.announce(&topic, done.id);
+                }
+                let _ = reply.send(done);
+            }
+            // `commit` answers each command with its own kind of outcome.
+            _ => {}
+        }
+    }
+}
 
 /// The error of an append whose next id is already taken: the topic's recorded head was moved
 /// back (or an event inserted past it) outside sidefx.
@@ -118,52 +174,184 @@ fn occupied(path: &Path, topic: &Topic, taken: EventId) -> Error {
     ))
 }
 
-/// Commits a batch in one `BEGIN IMMEDIATE` transaction. Per append: its new id, `None` when
-/// a compare-and-append lost, or `Err(id)` when that id is already taken (a damaged head fails
-/// its own appends, not the whole batch).
+/// The batch's prepared statements.
+struct Statements<'c> {
+    head: CachedStatement<'c>,
+    exists: CachedStatement<'c>,
+    event: CachedStatement<'c>,
+    insert: CachedStatement<'c>,
+    advance: CachedStatement<'c>,
+}
+
+impl Statements<'_> {
+    fn last_id(&mut self, topic: &Topic) -> rusqlite::Result<i64> {
+        Ok(self
+            .head
+            .query_row([topic.as_str()], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn exists(&mut self, topic: &Topic, id: i64) -> rusqlite::Result<bool> {
+        self.exists.exists(params![topic.as_str(), id])
+    }
+
+    /// Inserts `e` as the topic's next event; `Err(id)` when that id is taken.
+    fn insert(
+        &mut self,
+        topic: &Topic,
+        latest: i64,
+        e: &Encoded,
+    ) -> rusqlite::Result<std::result::Result<EventId, EventId>> {
+        let id = latest + 1;
+        let inserted = self.insert.execute(params![
+            topic.as_str(),
+            id,
+            e.kind,
+            e.payload,
+            e.headers,
+            e.occurred_at_ms
+        ])?;
+        if inserted == 0 {
+            return Ok(Err(to_id(id)));
+        }
+        self.advance.execute(params![topic.as_str(), id])?;
+        Ok(Ok(to_id(id)))
+    }
+}
+
+/// Commits a batch in one `BEGIN IMMEDIATE` transaction, answering each command. An SQLite
+/// failure fails the whole batch (nothing is committed); a damaged head or a failing seal fails
+/// only its own command, whose writes are rolled back to a savepoint.
 fn commit(
     conn: &mut Connection,
-    batch: &[Append],
-) -> rusqlite::Result<Vec<std::result::Result<Option<EventId>, EventId>>> {
+    path: &Path,
+    batch: &mut [Command],
+    heads: &mut Heads,
+) -> rusqlite::Result<Vec<Outcome>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut ids = Vec::with_capacity(batch.len());
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut moved: Heads = HashMap::new();
     {
-        let mut head = tx.prepare_cached("SELECT last_id FROM topics WHERE topic = ?1")?;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO events (topic, id, kind, payload, headers, occurred_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (topic, id) DO NOTHING",
-        )?;
-        let mut advance = tx.prepare_cached(
-            "INSERT INTO topics (topic, last_id) VALUES (?1, ?2) ON CONFLICT (topic) DO UPDATE SET last_id = excluded.last_id",
-        )?;
-        for (topic, e, expected, _) in batch {
-            let latest = head
-                .query_row([topic.as_str()], |r| r.get::<_, i64>(0))
-                .optional()?
-                .unwrap_or(0);
-            if let Some(expected) = expected
-                && to_i64(expected.unwrap_or(0)) != latest
-            {
-                ids.push(Ok(None));
-                continue;
+        let mut st = Statements {
+            head: tx.prepare_cached("SELECT last_id FROM topics WHERE topic = ?1")?,
+            exists: tx.prepare_cached("SELECT 1 FROM events WHERE topic = ?1 AND id = ?2")?,
+            event: tx.prepare_cached(
+                "SELECT id, kind, payload, headers, occurred_at_ms FROM events WHERE topic = ?1 AND id = ?2",
+            )?,
+            insert: tx.prepare_cached(
+                "INSERT INTO events (topic, id, kind, payload, headers, occurred_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (topic, id) DO NOTHING",
+            )?,
+            advance: tx.prepare_cached(
+                "INSERT INTO topics (topic, last_id) VALUES (?1, ?2) ON CONFLICT (topic) DO UPDATE SET last_id = excluded.last_id",
+            )?,
+        };
+        for command in batch.iter_mut() {
+            match command {
+                Command::Append {
+                    topic,
+                    event,
+                    expected,
+                    ..
+                } => {
+                    let latest = st.last_id(topic)?;
+                    if let Some(expected) = expected
+                        && to_i64(expected.unwrap_or(0)) != latest
+                    {
+                        outcomes.push(Outcome::Appended(Ok(None)));
+                        continue;
+                    }
+                    outcomes.push(Outcome::Appended(st.insert(topic, latest, event)?.map(Some)));
+                }
+                Command::Chained {
+                    topic, before, seal, ..
+                } => {
+                    tx.execute_batch("SAVEPOINT chained")?;
+                    let done = chain(&mut st, path, topic, before, seal.as_mut(), &moved, heads)?;
+                    match &done {
+                        Ok(d) => {
+                            tx.execute_batch("RELEASE chained")?;
+                            moved.insert(topic.clone(), (d.id, d.link.clone()));
+                        }
+                        Err(_) => tx.execute_batch("ROLLBACK TO chained; RELEASE chained")?,
+                    }
+                    outcomes.push(Outcome::Chained(done));
+                }
+                Command::Flush { .. } => {}
             }
-            let id = latest + 1;
-            let inserted = insert.execute(params![
-                topic.as_str(),
-                id,
-                e.kind,
-                e.payload,
-                e.headers,
-                e.occurred_at_ms
-            ])?;
-            if inserted == 0 {
-                ids.push(Err(to_id(id)));
-                continue;
-            }
-            advance.execute(params![topic.as_str(), id])?;
-            ids.push(Ok(Some(to_id(id))));
         }
     }
     tx.commit()?;
-    Ok(ids)
+    heads.extend(moved);
+    Ok(outcomes)
+}
+
+/// One chained append inside the batch's transaction: the `before` events, then the event the
+/// seal builds on the chain's current head.
+fn chain(
+    st: &mut Statements<'_>,
+    path: &Path,
+    topic: &Topic,
+    before: &[(Topic, Encoded)],
+    seal: &mut dyn Seal,
+    moved: &Heads,
+    heads: &Heads,
+) -> rusqlite::Result<Result<ChainAppended>> {
+    let latest = st.last_id(topic)?;
+    let known = moved.get(topic).or_else(|| heads.get(topic));
+    let previous = match known {
+        _ if latest == 0 => None,
+        // The head this writer appended is still the head, and still there (a head deleted
+        // outside sidefx fails the append as it would without the remembered link).
+        Some((id, link)) if to_i64(*id) == latest && st.exists(topic, latest)? => Some(link.clone()),
+        _ => match head_link(st, path, topic, latest, seal)? {
+            Ok(link) => Some(link),
+            Err(e) => return Ok(Err(e)),
+        },
+    };
+    let (event, link) = match seal
+        .seal(previous.as_ref())
+        .and_then(|(e, l)| Ok((Encoded::from_encoded(e)?, l)))
+    {
+        Ok(sealed) => sealed,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut ids = Vec::with_capacity(before.len());
+    for (t, e) in before.iter() {
+        let latest = st.last_id(t)?;
+        match st.insert(t, latest, e)? {
+            Ok(id) => ids.push(id),
+            Err(taken) => return Ok(Err(occupied(path, t, taken))),
+        }
+    }
+    let id = match st.insert(topic, latest, &event)? {
+        Ok(id) => id,
+        Err(taken) => return Ok(Err(occupied(path, topic, taken))),
+    };
+    Ok(Ok(ChainAppended {
+        before: ids,
+        id,
+        previous,
+        link,
+    }))
+}
+
+/// The link of the event at the topic's recorded head, read from the file.
+fn head_link(
+    st: &mut Statements<'_>,
+    path: &Path,
+    topic: &Topic,
+    latest: i64,
+    seal: &dyn Seal,
+) -> rusqlite::Result<Result<ChainLink>> {
+    let mut rows = st.event.query(params![topic.as_str(), latest])?;
+    let Some(row) = rows.next()? else {
+        return Ok(Err(Error::Log(format!(
+            "topic {topic} in {} is damaged: its recorded head is event {latest}, which is missing; \
+             the file was altered outside sidefx (`sidefx trust verify` reports what changed)",
+            path.display()
+        ))));
+    };
+    Ok(decode_at(path, topic.as_str(), row, 0).and_then(|head| seal.link_of(&head.event)))
 }

@@ -19,12 +19,14 @@
 //! assert_eq!(found.action().class, "store.write");
 //! ```
 
-use std::sync::{OnceLock, RwLock};
-
 use rustc_hash::FxHashMap;
 
+use crate::SideEffectAction;
 use crate::resource::{Resource, ResourceSpec};
-use crate::{Error, Result, SideEffectAction};
+
+mod global;
+
+pub use global::{BUILTINS, all, lookup, register, require, snapshot, validate};
 
 /// One registered builtin: its action, the resources it declares and where it was declared.
 ///
@@ -300,122 +302,4 @@ impl Registry {
         }
         if dups.is_empty() { Ok(()) } else { Err(dups) }
     }
-}
-
-/// The link-time slice that `#[side_effect]` fills. Reached only through `__private`.
-#[linkme::distributed_slice]
-pub static BUILTINS: [BuiltinInfo];
-
-fn global() -> &'static RwLock<Registry> {
-    static GLOBAL: OnceLock<RwLock<Registry>> = OnceLock::new();
-    GLOBAL.get_or_init(|| RwLock::new(Registry::from_entries(BUILTINS.iter().copied())))
-}
-
-fn read<T>(f: impl FnOnce(&Registry) -> T) -> T {
-    // A poisoned lock only means a registering thread panicked after a complete insert
-    // (insert cannot leave the map half-updated), so the data is still consistent.
-    let guard = global().read().unwrap_or_else(|p| p.into_inner());
-    f(&guard)
-}
-
-/// Looks a builtin up in the process-wide registry by name.
-///
-/// ```
-/// assert!(sidefx::registry::lookup("no_such_builtin_here").is_none());
-/// ```
-pub fn lookup(name: &str) -> Option<BuiltinInfo> {
-    read(|r| r.lookup(name).copied())
-}
-
-/// Looks a builtin up, or explains that it is unknown with the closest registered name.
-///
-/// ```
-/// let err = sidefx::registry::require("no_such_builtin").unwrap_err();
-/// assert_eq!(err.code(), "SIDEFX-UNKNOWN-BUILTIN");
-/// ```
-pub fn require(name: &str) -> Result<BuiltinInfo> {
-    read(|r| match r.lookup(name) {
-        Some(e) => Ok(*e),
-        None => Err(Error::UnknownBuiltin {
-            name: name.to_owned(),
-            suggestion: crate::suggest::closest(name, r.all().iter().map(|e| e.name)).map(str::to_owned),
-        }),
-    })
-}
-
-/// Every builtin in the process-wide registry: link-time entries first, then run-time ones.
-///
-/// ```
-/// let all = sidefx::registry::all();
-/// assert!(all.iter().all(|e| !e.name.is_empty()));
-/// ```
-pub fn all() -> Vec<BuiltinInfo> {
-    read(|r| r.all().to_vec())
-}
-
-/// Reports duplicate names in the process-wide registry.
-///
-/// ```
-/// let _ = sidefx::registry::validate();
-/// ```
-pub fn validate() -> std::result::Result<(), Vec<Duplicate>> {
-    read(Registry::validate)
-}
-
-/// A snapshot of the process-wide registry, for policy validation.
-///
-/// ```
-/// let r = sidefx::registry::snapshot();
-/// assert!(r.knows_class("fs.write"));
-/// ```
-pub fn snapshot() -> Registry {
-    read(Registry::clone)
-}
-
-/// Registers a builtin at run time, for runtimes that learn their builtins while running.
-///
-/// The class must be a catalogue class with its capability, or a well-formed custom class;
-/// each resource argument is declared once, under a non-empty name.
-///
-/// ```
-/// use sidefx::registry::{self, BuiltinInfo};
-/// let bad = BuiltinInfo::new("doc_bad", "fs.write", "process.exec");
-/// assert_eq!(registry::register(bad).unwrap_err().code(), "SIDEFX-CONFIG");
-/// ```
-pub fn register(entry: BuiltinInfo) -> Result<()> {
-    if entry.name.is_empty() {
-        return Err(Error::Config("a builtin name must not be empty".into()));
-    }
-    match sidefx_catalogue::capability_of(entry.class) {
-        Some(cap) if cap != entry.capability => {
-            return Err(Error::Config(format!(
-                "builtin `{}`: class `{}` requires capability `{cap}`, not `{}`; use `{cap}` or omit it",
-                entry.name, entry.class, entry.capability
-            )));
-        }
-        None if !sidefx_catalogue::is_valid_class_name(entry.class) => {
-            return Err(Error::Config(format!(
-                "builtin `{}`: class `{}` is not a valid class name; use dot-separated lowercase segments such as `payments.charge`",
-                entry.name, entry.class
-            )));
-        }
-        _ => {}
-    }
-    for (i, r) in entry.resources.iter().enumerate() {
-        if r.arg.is_empty() {
-            return Err(Error::Config(format!(
-                "builtin `{}`: resource {i} has an empty argument name; name the parameter that holds the {}",
-                entry.name,
-                r.kind.as_str()
-            )));
-        }
-        if entry.resources[..i].iter().any(|p| p.arg == r.arg) {
-            return Err(Error::Config(format!(
-                "builtin `{}`: argument `{}` is declared as a resource more than once; declare each argument once, with one kind",
-                entry.name, r.arg
-            )));
-        }
-    }
-    global().write().unwrap_or_else(|p| p.into_inner()).insert(entry);
-    Ok(())
 }
