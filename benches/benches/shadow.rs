@@ -10,7 +10,9 @@
 //!   callers share one commit). Measured with 1 caller and with 64 concurrent callers (tasks on
 //!   a 2-worker runtime, scope propagated with `sidefx::spawn`), each making calls back to back.
 //!
-//! Throughput is criterion's `elements/s` (one element = one decision).
+//! Throughput is criterion's `elements/s` (one element = one decision). The memory group also
+//! measures SHA-256 of 1 KiB (the `sha2` crate, which uses the CPU's SHA extensions when it has
+//! them), the baseline a decision is compared against in the same run.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -99,6 +101,10 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let mut group = c.benchmark_group("shadow_memory");
     group.throughput(Throughput::Elements(1));
+    let kib = vec![0x5a_u8; 1024];
+    group.bench_function("sha256_1kib", |b| {
+        b.iter(|| black_box(<sha2::Sha256 as sha2::Digest>::digest(black_box(&kib))));
+    });
     let memory: Arc<dyn EventLog> = Arc::new(MemoryEventLog::bounded(10_000));
     group.bench_function("side_effect", |b| {
         b.iter_custom(|iters| one_core.block_on(sequential(memory.clone(), iters)));

@@ -62,10 +62,30 @@ pub(super) fn connect(path: &Path, create: bool) -> Result<Connection> {
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| sql_error(path, "cannot open", e))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|e| sql_error(path, "cannot open", e))?;
+    conn.busy_handler(Some(wait_for_lock))
         .map_err(|e| sql_error(path, "cannot configure", e))?;
     Ok(conn)
+}
+
+/// SQLite's busy handler: `true` to try the lock again after a short sleep, `false` (after
+/// [`BUSY_TIMEOUT`]) to fail. Retries often, unlike SQLite's own timeout (which sleeps up to
+/// 100 ms between tries): a process whose writer group-commits back to back releases the lock
+/// only for the moment between two transactions, and a waiter that rarely looks would starve.
+fn wait_for_lock(attempts: i32) -> bool {
+    const FIRST: Duration = Duration::from_micros(100);
+    const THEN: Duration = Duration::from_micros(500);
+    const QUICK: i32 = 10;
+    let quick = FIRST * QUICK as u32;
+    let waited = match attempts {
+        n if n < QUICK => FIRST * n.unsigned_abs(),
+        n => quick + THEN * (n - QUICK).unsigned_abs(),
+    };
+    if waited >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(if attempts < QUICK { FIRST } else { THEN });
+    true
 }
 
 /// What the file's header and schema say it is.
