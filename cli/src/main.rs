@@ -12,6 +12,8 @@
 //! sidefx policy check FILE [--builtin NAME=CLASS]... [--manifest CARGO_TOML]...
 //! sidefx policy explain FILE --agent A --builtin B [--class C] [--path P]... [--command LINE]
 //!                      [--url U]... [--workspace DIR]     the decision for a hypothetical call
+//! sidefx policy replay CANDIDATE [--since T] [--agent A] [--workspace DIR]
+//!                                              what CANDIDATE would change on the recorded decisions
 //! ```
 //!
 //! Every command takes `--log PATH` (else `$SIDEFX_LOG`, else `.sidefx/events.db` in the
@@ -103,7 +105,7 @@ fn open_log(path: Option<PathBuf>) -> Res<Arc<SqliteEventLog>> {
 async fn run(cli: Cli) -> Res {
     let json = cli.json;
     match cli.command {
-        Command::Policy(cmd) => policy::run(cmd, json),
+        Command::Policy(cmd) => policy::run(cmd, cli.log, json).await,
         Command::Approvals(cmd) => approvals::run(open_log(cli.log)?.as_ref(), cmd, json).await,
         Command::Log(cmd) => log::run(open_log(cli.log)?, cmd, json).await,
         Command::Trust(cmd) => trust::run(open_log(cli.log)?.as_ref(), cmd, json).await,

@@ -19,6 +19,8 @@ use tempfile::TempDir;
 mod explain;
 #[path = "cli/hostile.rs"]
 mod hostile;
+#[path = "cli/replay.rs"]
+mod replay;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sidefx");
 

@@ -53,6 +53,7 @@ mod error;
 pub mod log;
 mod policy;
 pub mod registry;
+pub mod replay;
 pub mod resource;
 pub mod rules;
 mod scope;
@@ -67,6 +68,7 @@ pub use async_trait::async_trait;
 pub use enforce::{Decision, Finish, Permit, enforce};
 pub use error::{Error, Result};
 pub use policy::AutonomyPolicy;
+pub use replay::replay;
 pub use scope::{
     ApprovalSettings, DEFAULT_AGENT, DispatchContext, Resolved, Scope, is_process_strict, resolve,
     set_process_strict, spawn, with_approver, with_dispatch, with_event_log, with_policy, with_strict,

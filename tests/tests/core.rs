@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
 // Submodules live under tests/core/ so that cargo does not build each as its own test binary.
+#[path = "core/replay.rs"]
+mod replay;
 #[path = "core/tracing_events.rs"]
 mod tracing_events;
 

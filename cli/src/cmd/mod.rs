@@ -4,4 +4,5 @@ pub mod approvals;
 pub mod explain;
 pub mod log;
 pub mod policy;
+pub mod replay;
 pub mod trust;

@@ -1,5 +1,6 @@
 //! `sidefx policy check`: validate a policy file against the known builtins and classes (its
-//! rules' `match` / `not_match` examples are checked as it loads); `sidefx policy explain`.
+//! rules' `match` / `not_match` examples are checked as it loads); `sidefx policy explain`;
+//! `sidefx policy replay` (in [`super::replay`]).
 
 use std::path::{Path, PathBuf};
 
@@ -29,10 +30,13 @@ pub enum PolicyCmd {
     /// Explain the decision for a hypothetical call: tier, whether a human is required, what
     /// decided and every rule that matched.
     Explain(super::explain::ExplainArgs),
+    /// Replay a candidate policy on the decisions recorded in the log: which calls would
+    /// change tier, which would newly go to a human.
+    Replay(super::replay::ReplayArgs),
 }
 
-/// Runs a `policy` subcommand.
-pub fn run(cmd: PolicyCmd, json: bool) -> Res {
+/// Runs a `policy` subcommand; only `replay` opens the log (`log`, as `--log` gave it).
+pub async fn run(cmd: PolicyCmd, log: Option<PathBuf>, json: bool) -> Res {
     match cmd {
         PolicyCmd::Check {
             file,
@@ -40,6 +44,7 @@ pub fn run(cmd: PolicyCmd, json: bool) -> Res {
             manifests,
         } => check(&file, &builtins, &manifests, json),
         PolicyCmd::Explain(args) => super::explain::run(args, json),
+        PolicyCmd::Replay(args) => super::replay::run(crate::open_log(log)?.as_ref(), args, json).await,
     }
 }
 

@@ -146,7 +146,7 @@ pub async fn run(log: &dyn EventLog, cmd: TrustCmd, json: bool) -> Res {
     }
 }
 
-fn parse_since(s: &str) -> Res<u64> {
+pub(crate) fn parse_since(s: &str) -> Res<u64> {
     let ms = |t: std::time::SystemTime| {
         t.duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -15,6 +15,7 @@
 //! ```
 
 mod builtins;
+mod replay;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use sidefx::trust::{self, ChainVerification, TrustQuery, TrustRecord};
 use sidefx::{AutonomyPolicy, DispatchContext};
 
 pub use builtins::{ToolError, charge_card, delete_file, exec, git_push, shell, write_file};
+pub use replay::candidates;
 
 /// One call of the tour and what became of it: a row of the printed table.
 ///
@@ -78,6 +80,8 @@ pub struct TourReport {
     pub workspace_files: Vec<String>,
     /// The pushes that reached the stand-in remote (`remote.log`), in order.
     pub pushes: Vec<String>,
+    /// The replay of each of [`candidates`] over this run's records: (file name, report).
+    pub replays: Vec<(String, sidefx::replay::ReplayReport)>,
 }
 
 /// The policy the tour runs under, shipped beside this crate.
@@ -222,6 +226,7 @@ pub async fn run_with(
     std::fs::create_dir_all(&workspace)?;
     std::fs::create_dir_all(workspace.join("src"))?;
     std::fs::write(workspace.join("old.txt"), "stale")?;
+    let trust_start = latest_id(log.as_ref(), &Topic::TRUST_GRAPH).await?;
     let outbox_start = latest_id(log.as_ref(), &Topic::TRIGGER_OUTBOX).await?;
     let approvals_start = latest_id(log.as_ref(), &Topic::HITL_APPROVALS).await?;
 
@@ -288,6 +293,7 @@ pub async fn run_with(
     }
     writeln!(out, "workspace held: {}", workspace_files.join(", "))?;
     writeln!(out, "remote received: {}", pushes.join(", "))?;
+    let replays = replay::replay_candidates(log.as_ref(), trust_start, out).await?;
     Ok(TourReport {
         rows,
         chain,
@@ -295,6 +301,7 @@ pub async fn run_with(
         pending,
         workspace_files,
         pushes,
+        replays,
     })
 }
 
@@ -540,6 +547,26 @@ mod tests {
         assert_eq!(report.pushes, ["pushed main"]);
         assert!(report.chain.is_valid());
         assert_eq!(report.chain.records, 8);
+        // The tour ends by replaying candidates over its own records: the policy that ran
+        // changes nothing; the stricter one sends the planner's delete to a human.
+        let replayed: Vec<(&str, usize, usize, usize)> = report
+            .replays
+            .iter()
+            .map(|(name, r)| (name.as_str(), r.total, r.changed, r.newly_human))
+            .collect();
+        assert_eq!(
+            replayed,
+            [
+                ("tour-policy.json", 8, 0, 0),
+                ("tour-policy-stricter.json", 8, 5, 1),
+                ("tour-policy-looser.json", 8, 4, 0),
+            ],
+            "{text}"
+        );
+        assert!(
+            text.contains("delete_file: shadow -> requires_human x1 (newly sent to a human)"),
+            "{text}"
+        );
         assert_eq!((report.proposals, report.pending), (5, 4));
         // The charge's card token is redacted everywhere.
         for topic in [Topic::TRIGGER_OUTBOX, Topic::TRUST_GRAPH, Topic::HITL_APPROVALS] {

@@ -70,7 +70,7 @@ impl CallFacts {
 
     /// The trust record of the call's outcome, before its chain fields are filled in.
     pub fn trust(&self, outcome: Outcome, enforcement: &str) -> TrustDraft {
-        TrustDraft::new(self.agent.clone(), self.action.class, outcome, self.tier)
+        let draft = TrustDraft::new(self.agent.clone(), self.action.class, outcome, self.tier)
             .trace(self.trace_id.clone())
             .enforcement(enforcement)
             .meta("builtin", self.action.builtin)
@@ -81,7 +81,20 @@ impl CallFacts {
             .meta("resources", self.resources.clone())
             .meta("decided_by", json!(self.decided_by))
             .meta("trigger_event_id", json!(self.trigger_event_id()))
-            .meta("replay_of_event_id", json!(self.replay_of_event_id()))
+            .meta("replay_of_event_id", json!(self.replay_of_event_id()));
+        // What relative path rules resolved against, so `sidefx policy replay` resolves alike.
+        match self.workspace() {
+            Some(ws) => draft.meta("workspace", ws),
+            None => draft,
+        }
+    }
+
+    /// The dispatch context's workspace, when it names one in UTF-8.
+    fn workspace(&self) -> Option<&str> {
+        self.dispatch
+            .as_deref()
+            .and_then(|d| d.workspace.as_deref())
+            .and_then(std::path::Path::to_str)
     }
 
     /// The approval request to file under `settings`; `blocking` when a caller waits for it.

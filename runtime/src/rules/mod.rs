@@ -380,4 +380,19 @@ impl Rules {
     pub(crate) fn rules(&self) -> &[Rule] {
         &self.inner.rules
     }
+
+    /// The resource kinds (`[path, command, url]`) that rules admitting the call match on:
+    /// what an answer for it may depend on beyond agent, builtin and class.
+    pub(crate) fn kinds_read(&self, agent: &str, action: &SideEffectAction) -> [bool; 3] {
+        let mut kinds = [false; 3];
+        for rule in self.inner.rules.iter().filter(|r| r.admits(agent, action)) {
+            match rule.matcher {
+                Matcher::Any => {}
+                Matcher::Path(_) => kinds[0] = true,
+                Matcher::Command(_) => kinds[1] = true,
+                Matcher::Url(_) => kinds[2] = true,
+            }
+        }
+        kinds
+    }
 }
