@@ -1,17 +1,19 @@
 //! The SQLite event log: the embedded, durable default, shared by processes on one machine.
 
 mod file;
+mod wake;
 mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
 use self::file::{open_reader, open_writer, sql_error};
+use self::wake::FileWatch;
 use self::writer::{Command, Encoded, writer_loop};
 use super::{ChainAppended, Chained, EventId, EventLog, LogEvent, StoredEvent, Topic};
 use crate::{Error, Result};
@@ -82,8 +84,9 @@ pub fn open_default() -> Result<Arc<dyn EventLog>> {
 /// to 10 s for another process's write lock, then the append fails with `SIDEFX-LOG`. Waiters
 /// (`wait_for_append`, subscriptions, [`approval::wait`](crate::approval::wait)) on the same
 /// `SqliteEventLog` wake at once on its appends; appends made by other processes (or through
-/// another handle) are seen by polling with backoff, 1 ms doubling to 50 ms. The file must be
-/// on a local file system (WAL needs shared memory between the processes).
+/// another handle) wake them through a file-change notification on the database and its WAL
+/// (inotify, on Linux), with polling (1 ms doubling to 50 ms) as the fallback. The file must
+/// be on a local file system (WAL needs shared memory between the processes).
 ///
 /// A new log is built in a temporary file beside it and linked into place, so a process killed
 /// while creating it never leaves a half-initialized log (at worst a stray `.NAME.UUID.init`
@@ -128,6 +131,9 @@ pub(super) struct Shared {
     readers: Mutex<Vec<Connection>>,
     // The newest id this process knows per topic, so in-process waiters wake at once.
     notify: Mutex<HashMap<Topic, watch::Sender<EventId>>>,
+    // Changes to the file made by any process, watched from the first wait on (`None` where
+    // the system cannot report them: waiters then poll).
+    file: OnceLock<Option<FileWatch>>,
 }
 
 impl Shared {
@@ -147,6 +153,13 @@ impl Shared {
                 newer
             });
         }
+    }
+
+    fn file_changes(&self) -> Option<watch::Receiver<u64>> {
+        self.file
+            .get_or_init(|| FileWatch::start(&self.path))
+            .as_ref()
+            .map(FileWatch::subscribe)
     }
 
     fn watch(&self, topic: &Topic) -> watch::Receiver<EventId> {
@@ -208,6 +221,7 @@ impl SqliteEventLog {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
             notify: Mutex::new(HashMap::new()),
+            file: OnceLock::new(),
         });
         let (tx, rx) = mpsc::channel();
         let thread_shared = shared.clone();
@@ -253,6 +267,16 @@ impl SqliteEventLog {
             Err(_) => job(),
         }
     }
+}
+
+/// Returns when the watched file changes; never, when it is not watched.
+async fn file_changed(file: &mut Option<watch::Receiver<u64>>) {
+    if let Some(rx) = file
+        && rx.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 fn decode(path: &Path, topic: &str, row: &rusqlite::Row<'_>) -> Result<StoredEvent> {
@@ -403,6 +427,7 @@ impl EventLog for SqliteEventLog {
     async fn wait_for_append(&self, topic: &Topic, after: EventId) -> Result<()> {
         // Subscribe before reading, so an in-process append after this point is never missed.
         let mut rx = self.shared.watch(topic);
+        let mut file = self.shared.file_changes();
         let mut delay = POLL_START;
         loop {
             let last = self.last_id(topic).await?;
@@ -416,6 +441,8 @@ impl EventLog for SqliteEventLog {
                     let dropped = |_| Error::Log("the SQLite log was dropped while waiting".into());
                     return woken.map(|_| ()).map_err(dropped);
                 }
+                // Another process committed (or checkpointed): read the head again.
+                () = file_changed(&mut file) => {}
                 () = tokio::time::sleep(delay) => {}
             }
             delay = (delay * 2).min(POLL_MAX);
