@@ -11,6 +11,8 @@
 //! assert!(CLASSES.iter().any(|c| c.class == "git.write"));
 //! ```
 
+pub mod manifest;
+
 /// One row of the catalogue: a class, the capability it requires, the kind of resource its
 /// builtins must declare (if any), and the builtins that the reference runtime classifies
 /// under it.

@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use sidefx_catalogue::ResourceKind;
+use sidefx_catalogue::manifest::{DeclaredClass, parse_manifest};
 
 /// Names an extra manifest whose declarations also count. For harnesses such as trybuild that
 /// compile a crate's files under a generated manifest of their own.
@@ -23,14 +24,6 @@ pub(crate) const EXTRA_MANIFEST_ENV: &str = "SIDEFX_CLASSES_MANIFEST";
 pub(crate) struct Declared {
     pub manifest: PathBuf,
     pub classes: Vec<DeclaredClass>,
-}
-
-/// One class declared in a manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DeclaredClass {
-    pub name: String,
-    pub capability: String,
-    pub resource: Option<ResourceKind>,
 }
 
 /// Where a class was found.
@@ -138,67 +131,6 @@ pub(crate) fn load() -> Result<Vec<Declared>, String> {
     Ok(out)
 }
 
-/// Extracts `[package.metadata.sidefx.classes]` from a manifest's text. An entry is either
-/// `"class" = "capability"` or `"class" = { capability = "..", resource = "path" }`.
-pub(crate) fn parse_manifest(text: &str) -> Result<Vec<DeclaredClass>, String> {
-    let doc: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| e.message().to_owned())?;
-    let classes = doc
-        .get("package")
-        .and_then(|p| p.get("metadata"))
-        .and_then(|m| m.get("sidefx"))
-        .and_then(|s| s.get("classes"));
-    let Some(classes) = classes else {
-        return Ok(Vec::new());
-    };
-    let table = classes.as_table().ok_or(
-        "`[package.metadata.sidefx.classes]` must be a table of `\"class\" = \"capability\"` entries",
-    )?;
-    table
-        .iter()
-        .map(|(class, entry)| parse_entry(class, entry))
-        .collect()
-}
-
-fn parse_entry(class: &str, entry: &toml::Value) -> Result<DeclaredClass, String> {
-    let shape = format!(
-        "`[package.metadata.sidefx.classes]` entry `{class}` must be a capability string, such as `\"{class}\" = \"payments.write\"`, or a table such as `\"{class}\" = {{ capability = \"payments.write\", resource = \"url\" }}`"
-    );
-    let (capability, resource) = match entry {
-        toml::Value::String(cap) => (cap.clone(), None),
-        toml::Value::Table(t) => {
-            if let Some(key) = t
-                .keys()
-                .find(|k| !["capability", "resource"].contains(&k.as_str()))
-            {
-                return Err(format!(
-                    "`[package.metadata.sidefx.classes]` entry `{class}` has an unknown key `{key}`; the keys are `capability` and `resource`"
-                ));
-            }
-            let capability = t.get("capability").and_then(toml::Value::as_str).ok_or(&shape)?;
-            let resource = match t.get("resource") {
-                None => None,
-                Some(v) => match v.as_str().and_then(ResourceKind::from_name) {
-                    Some(kind) => Some(kind),
-                    None => {
-                        return Err(format!(
-                            "`[package.metadata.sidefx.classes]` entry `{class}`: `resource` must be \"path\", \"command\" or \"url\", not {v}"
-                        ));
-                    }
-                },
-            };
-            (capability.to_owned(), resource)
-        }
-        _ => return Err(shape),
-    };
-    Ok(DeclaredClass {
-        name: class.to_owned(),
-        capability,
-        resource,
-    })
-}
-
 pub(crate) use sidefx_catalogue::closest;
 
 #[cfg(test)]
@@ -262,38 +194,5 @@ mod tests {
     fn invalid_declarations_are_reported() {
         assert!(find("Pay.Ment", &declared(&[("Pay.Ment", "x")])).is_err());
         assert!(find("pay.ment", &declared(&[("pay.ment", " ")])).is_err());
-    }
-
-    #[test]
-    fn manifest_parsing() {
-        let text = "[package]\nname = \"x\"\n[package.metadata.sidefx.classes]\n\"payments.charge\" = \"payments.write\"\n";
-        assert_eq!(
-            parse_manifest(text).unwrap(),
-            vec![class("payments.charge", "payments.write", None)]
-        );
-        assert!(parse_manifest("[package]\nname = \"x\"\n").unwrap().is_empty());
-        assert!(parse_manifest("[package.metadata.sidefx.classes]\n\"a.b\" = 1\n").is_err());
-        assert!(parse_manifest("not toml [").is_err());
-    }
-
-    #[test]
-    fn manifest_tables_declare_a_resource_kind() {
-        let text = "[package.metadata.sidefx.classes]\n\"pay.hook\" = { capability = \"pay.write\", resource = \"url\" }\n\"pay.log\" = { capability = \"pay.write\" }\n";
-        assert_eq!(
-            parse_manifest(text).unwrap(),
-            vec![
-                class("pay.hook", "pay.write", Some(ResourceKind::Url)),
-                class("pay.log", "pay.write", None)
-            ]
-        );
-        for bad in [
-            "\"a.b\" = { capability = \"x\", resource = \"file\" }",
-            "\"a.b\" = { capability = \"x\", resources = \"url\" }",
-            "\"a.b\" = { resource = \"url\" }",
-            "\"a.b\" = { capability = 1 }",
-        ] {
-            let err = parse_manifest(&format!("[package.metadata.sidefx.classes]\n{bad}\n")).unwrap_err();
-            assert!(err.contains("`a.b`"), "{bad}: {err}");
-        }
     }
 }

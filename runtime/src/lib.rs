@@ -58,7 +58,6 @@ pub mod resource;
 pub mod rules;
 mod scope;
 pub mod signature;
-mod suggest;
 mod tier;
 pub mod trust;
 

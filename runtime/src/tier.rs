@@ -82,7 +82,7 @@ impl FromStr for Tier {
             .find(|t| t.as_str() == normalized)
             .ok_or_else(|| ParseTierError {
                 input: s.to_owned(),
-                suggestion: crate::suggest::closest(&normalized, Tier::ALL.iter().map(|t| t.as_str())),
+                suggestion: sidefx_catalogue::closest(&normalized, Tier::ALL.iter().map(|t| t.as_str())),
             })
     }
 }

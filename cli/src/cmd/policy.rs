@@ -56,27 +56,22 @@ fn leak(s: &str) -> &'static str {
 fn declared_classes(manifest: &Path) -> Res<Vec<String>> {
     let text = std::fs::read_to_string(manifest)
         .map_err(|e| format!("cannot read manifest {}: {e}", manifest.display()))?;
-    let doc: toml::Value = toml::from_str(&text)
-        .map_err(|e| format!("{} is not valid TOML: {}", manifest.display(), e.message()))?;
-    let Some(table) = doc
-        .get("package")
-        .and_then(|p| p.get("metadata"))
-        .and_then(|m| m.get("sidefx"))
-        .and_then(|s| s.get("classes"))
-        .and_then(toml::Value::as_table)
-    else {
+    let declared = sidefx::catalogue::manifest::parse_manifest(&text)
+        .map_err(|e| format!("{}: {e}", manifest.display()))?;
+    if declared.is_empty() {
         return Err(format!(
             "{} declares no custom classes; add `[package.metadata.sidefx.classes]` with `\"payments.charge\" = \"payments.write\"`",
             manifest.display()
         ));
-    };
-    table
-        .keys()
-        .map(|class| match sidefx::catalogue::is_valid_class_name(class) {
-            true => Ok(class.clone()),
+    }
+    declared
+        .into_iter()
+        .map(|class| match sidefx::catalogue::is_valid_class_name(&class.name) {
+            true => Ok(class.name),
             false => Err(format!(
-                "{}: `{class}` is not a valid class name; use dot-separated lowercase segments such as payments.charge",
-                manifest.display()
+                "{}: `{}` is not a valid class name; use dot-separated lowercase segments such as payments.charge",
+                manifest.display(),
+                class.name
             )),
         })
         .collect()

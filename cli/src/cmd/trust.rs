@@ -119,29 +119,20 @@ pub async fn run(log: &dyn EventLog, cmd: TrustCmd, json: bool) -> Res {
             }
         }
         TrustCmd::Export => {
-            let mut after = 0;
-            loop {
-                let batch = log
-                    .read_range(&Topic::TRUST_GRAPH, after, 1024)
-                    .await
-                    .map_err(err)?;
-                let Some(last) = batch.last() else {
-                    return Ok(());
-                };
-                after = last.id;
-                let mut text = String::new();
-                for e in &batch {
-                    // Only what the hash covers: the record re-encoded, not the stored bytes.
-                    let record = TrustRecord::from_event(&e.event).map_err(|x| {
-                        format!("trust record at event {}: {x} (run `sidefx trust verify`)", e.id)
-                    })?;
-                    let value =
-                        serde_json::to_value(&record).map_err(|x| format!("cannot encode JSON: {x}"))?;
-                    text.push_str(&sidefx::canonical::to_string(&value));
-                    text.push('\n');
-                }
-                out(&text)?;
+            let mut text = String::new();
+            for e in sidefx::log::read_all(log, &Topic::TRUST_GRAPH)
+                .await
+                .map_err(err)?
+            {
+                // Only what the hash covers: the record re-encoded, not the stored bytes.
+                let record = TrustRecord::from_event(&e.event).map_err(|x| {
+                    format!("trust record at event {}: {x} (run `sidefx trust verify`)", e.id)
+                })?;
+                let value = serde_json::to_value(&record).map_err(|x| format!("cannot encode JSON: {x}"))?;
+                text.push_str(&sidefx::canonical::to_string(&value));
+                text.push('\n');
             }
+            out(&text)
         }
     }
 }

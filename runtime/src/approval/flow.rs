@@ -102,7 +102,7 @@ impl Fold {
 }
 
 async fn fold_all(log: &dyn EventLog) -> Result<(Fold, Option<EventId>)> {
-    let events = crate::trust::read_all(log, &Topic::HITL_APPROVALS).await?;
+    let events = crate::log::read_all(log, &Topic::HITL_APPROVALS).await?;
     let mut fold = Fold::default();
     for e in &events {
         fold.apply(e);

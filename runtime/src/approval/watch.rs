@@ -91,7 +91,7 @@ fn parse_request(stored: &crate::log::StoredEvent) -> Option<ApprovalRequest> {
 /// # Errors
 /// A log error (`SIDEFX-LOG`).
 pub async fn request_for_trace(log: &dyn EventLog, trace_id: &str) -> Result<Option<ApprovalRequest>> {
-    let events = crate::trust::read_all(log, &Topic::HITL_APPROVALS).await?;
+    let events = crate::log::read_all(log, &Topic::HITL_APPROVALS).await?;
     Ok(events
         .iter()
         .rev()

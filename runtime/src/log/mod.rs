@@ -127,6 +127,34 @@ pub fn rfc3339_ms(ms: u64) -> String {
     }
 }
 
+/// Every event of `topic`, oldest first, read in batches.
+///
+/// # Errors
+/// What the log's [`read_range`](EventLog::read_range) returns.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use sidefx::log::{self, EventLog, LogEvent, MemoryEventLog, Topic};
+/// let mem = MemoryEventLog::new();
+/// let t = Topic::new("notes").unwrap();
+/// for i in 0..3 {
+///     mem.append(&t, LogEvent::new("note", serde_json::json!(i))).await.unwrap();
+/// }
+/// let all = log::read_all(&mem, &t).await.unwrap();
+/// assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3]);
+/// # });
+/// ```
+pub async fn read_all(log: &dyn EventLog, topic: &Topic) -> Result<Vec<StoredEvent>> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let batch = log.read_range(topic, after, 1024).await?;
+        let Some(last) = batch.last() else { return Ok(out) };
+        after = last.id;
+        out.extend(batch);
+    }
+}
+
 /// A durable or in-memory log of events, partitioned into topics.
 ///
 /// Implementations must give each topic strictly increasing ids starting at 1, and make

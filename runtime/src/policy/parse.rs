@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 use super::AutonomyPolicy;
 use super::quote::excerpt;
 use crate::approval::MAX_TIMEOUT;
-use crate::suggest::closest;
 use crate::{Error, Result, Tier};
+use sidefx_catalogue::closest;
 
 const FIELDS: &[&str] = &[
     "agent_id",

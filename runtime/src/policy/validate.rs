@@ -3,8 +3,8 @@
 use super::AutonomyPolicy;
 use super::quote::excerpt;
 use crate::registry::Registry;
-use crate::suggest::closest;
 use crate::{Error, Result};
+use sidefx_catalogue::closest;
 
 impl AutonomyPolicy {
     /// Checks every builtin-or-class key against the registry and the catalogue, and every agent

@@ -131,7 +131,7 @@ pub fn require(name: &str) -> Result<BuiltinInfo> {
         Some(e) => Ok(*e),
         None => Err(Error::UnknownBuiltin {
             name: name.to_owned(),
-            suggestion: crate::suggest::closest(name, r.all().iter().map(|e| e.name)).map(str::to_owned),
+            suggestion: sidefx_catalogue::closest(name, r.all().iter().map(|e| e.name)).map(str::to_owned),
         }),
     })
 }

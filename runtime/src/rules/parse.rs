@@ -8,7 +8,7 @@ use super::command::Prefix;
 use super::{Effect, Matcher, Rule, Rules, path, url};
 use crate::Tier;
 use crate::policy::{bounded, excerpt};
-use crate::suggest::closest;
+use sidefx_catalogue::closest;
 
 const KEYS: &[&str] = &[
     "agent",

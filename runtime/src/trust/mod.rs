@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 pub use self::query::{TrustQuery, query};
 pub use self::verify::{BrokenLink, ChainBounds, ChainVerification, verify_chain, verify_events};
-use crate::log::{Chained, EventLog, LogEvent, StoredEvent, Topic};
+use crate::log::{Chained, EventLog, LogEvent, StoredEvent, Topic, now_ms, rfc3339_ms};
 use crate::{Error, Result, Tier};
 
 /// The schema tag of every record.
@@ -313,7 +313,7 @@ impl TrustDraft {
                 self.trace_id
             },
             autonomy_tier: self.autonomy_tier,
-            timestamp: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            timestamp: rfc3339_ms(now_ms()),
             chain_index: 0,
             previous_hash: String::new(),
             entry_hash: String::new(),
@@ -375,16 +375,5 @@ fn chain_link(event: &LogEvent) -> Result<(u64, &str)> {
         _ => Err(Error::Log(
             "stored trust record is malformed: the chain head has no `chain_index` or `entry_hash`".into(),
         )),
-    }
-}
-
-pub(crate) async fn read_all(log: &dyn EventLog, topic: &Topic) -> Result<Vec<StoredEvent>> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let batch = log.read_range(topic, after, 1024).await?;
-        let Some(last) = batch.last() else { return Ok(out) };
-        after = last.id;
-        out.extend(batch);
     }
 }

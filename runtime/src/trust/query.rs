@@ -1,8 +1,8 @@
 //! Queries over trust records (SPEC §11): filters on hashed fields only, so a stored field
 //! outside the hash (such as the event's `occurred_at_ms`) can never hide or reveal a record.
 
-use super::{Outcome, TrustRecord, read_all};
-use crate::log::{EventLog, StoredEvent, Topic};
+use super::{Outcome, TrustRecord};
+use crate::log::{EventLog, StoredEvent, Topic, read_all};
 use crate::{Error, Result, Tier};
 
 /// A filter over trust records; `limit` keeps the newest matches.
