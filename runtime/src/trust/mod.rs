@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 pub use self::query::{TrustQuery, query};
 pub use self::verify::{BrokenLink, ChainBounds, ChainVerification, verify_chain, verify_events};
-use crate::log::{Chained, EventLog, LogEvent, StoredEvent, Topic, now_ms, rfc3339_ms};
+use crate::log::{Chained, EventLog, LogEvent, Topic, now_ms, rfc3339_ms};
 use crate::{Error, Result, Tier};
 
 /// The schema tag of every record.
