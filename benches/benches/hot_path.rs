@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sidefx::{AutonomyPolicy, Tier};
-use sidefx_benches::{actions, builtin_names, entries, policy, rule_count, run_ready};
+use sidefx_benches::{actions, builtin_names, entries, policy_json, rule_count, run_ready};
 
 /// The error type of both builtins.
 #[derive(Debug)]
@@ -40,10 +40,9 @@ async fn bare_store_set(key: u64, value: u64) -> Result<u64, ToolError> {
 
 fn act_auto_policy() -> Arc<AutonomyPolicy> {
     let acts = actions(&entries(&builtin_names(1_000)));
-    let mut p = policy(1_000, &acts, true);
-    p.action_tiers
-        .insert("annotated_store_set".to_owned(), Tier::ActAuto);
-    Arc::new(p)
+    let mut p = policy_json(1_000, &acts, true);
+    p["action_tiers"]["annotated_store_set"] = "act_auto".into();
+    Arc::new(AutonomyPolicy::from_value(&p).expect("valid policy"))
 }
 
 fn bench(c: &mut Criterion) {

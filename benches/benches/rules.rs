@@ -147,7 +147,7 @@ fn setup(ws: &Path) -> Setup {
 fn decide(s: &Setup, k: usize) -> Option<usize> {
     let (action, _) = &s.calls[k];
     let rows = s.policy.tier_row(AGENT, action).map(|(t, _)| t);
-    s.policy.rules.strictest(AGENT, action, &s.facts[k], rows)
+    s.policy.rules().strictest(AGENT, action, &s.facts[k], rows)
 }
 
 /// The same decision, matching every rule on its own in a loop.
@@ -164,7 +164,7 @@ fn decide_each(s: &Setup, k: usize) -> usize {
 fn bench(c: &mut Criterion) {
     let (_dir, ws) = workspace();
     let s = setup(&ws);
-    assert_eq!(s.policy.rules.len(), 1_000);
+    assert_eq!(s.policy.rules().len(), 1_000);
     let n = s.calls.len();
     let mut group = c.benchmark_group("rules_1000");
     let mut k = 0usize;

@@ -104,17 +104,22 @@ pub const AGENT: &str = "planner";
 /// classes get `action_tiers` rows too, and `autonomy_tier` is the fallback. The tiers are
 /// `act_auto` when `all_auto`, else mixed.
 pub fn policy(rules: usize, actions: &[SideEffectAction], all_auto: bool) -> AutonomyPolicy {
+    AutonomyPolicy::from_value(&policy_json(rules, actions, all_auto)).expect("the bench policy is valid")
+}
+
+/// The JSON text form of [`policy`], for benchmarks that add rows of their own before parsing.
+pub fn policy_json(rules: usize, actions: &[SideEffectAction], all_auto: bool) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
     let tier = |i: usize| {
-        if all_auto {
+        let t = if all_auto {
             Tier::ActAuto
         } else {
             [Tier::ActAuto, Tier::Suggest, Tier::Shadow, Tier::ActWithApproval][i % 4]
-        }
+        };
+        Value::String(t.to_string())
     };
-    let mut p = AutonomyPolicy::at_tier(tier(1)).for_agent(AGENT);
-    let mut added = 0usize;
-    let mut i = 0usize;
-    while added < rules {
+    let (mut per_agent, mut agents, mut acts) = (Map::new(), Map::new(), Map::new());
+    for i in 0..rules {
         let action = actions[i % actions.len()];
         match i % 10 {
             0 => {
@@ -123,30 +128,40 @@ pub fn policy(rules: usize, actions: &[SideEffectAction], all_auto: bool) -> Aut
                 } else {
                     format!("agent-{i}")
                 };
-                p.agent_action_tiers
-                    .entry(agent)
-                    .or_default()
-                    .insert(action.builtin.to_owned(), tier(i));
+                let row = per_agent.entry(agent).or_insert_with(|| json!({}));
+                row[action.builtin] = tier(i);
             }
             1 => {
-                p.agent_tiers.insert(format!("agent-{i}"), tier(i));
+                agents.insert(format!("agent-{i}"), tier(i));
             }
             _ => {
-                p.action_tiers.insert(action.builtin.to_owned(), tier(i));
+                acts.insert(action.builtin.to_owned(), tier(i));
             }
         }
-        added += 1;
-        i += 1;
     }
     for (class, _) in CLASSES {
-        p.action_tiers.insert(class.to_owned(), tier(0));
+        acts.insert(class.to_owned(), tier(0));
     }
-    p
+    json!({
+        "agent_id": AGENT,
+        "autonomy_tier": tier(1),
+        "agent_action_tiers": per_agent,
+        "agent_tiers": agents,
+        "action_tiers": acts,
+    })
 }
 
 /// Number of rules a policy holds (every row of every map).
 pub fn rule_count(p: &AutonomyPolicy) -> usize {
-    p.action_tiers.len() + p.agent_tiers.len() + p.agent_action_tiers.values().map(|m| m.len()).sum::<usize>()
+    let v = serde_json::to_value(p).expect("a policy serialises");
+    let len = |k: &str| v[k].as_object().map_or(0, serde_json::Map::len);
+    let nested = v["agent_action_tiers"].as_object().map_or(0, |m| {
+        m.values()
+            .filter_map(|r| r.as_object())
+            .map(serde_json::Map::len)
+            .sum()
+    });
+    len("action_tiers") + len("agent_tiers") + nested
 }
 
 /// Drives a future that never suspends (no I/O, no timers) to completion with a no-op waker:
@@ -232,7 +247,8 @@ mod tests {
         let acts = actions(&entries(&names));
         let p = policy(1_000, &acts, false);
         assert!(rule_count(&p) >= 1_000, "{}", rule_count(&p));
-        assert!(p.agent_action_tiers.contains_key(AGENT));
+        let v = serde_json::to_value(&p).expect("serialises");
+        assert!(v["agent_action_tiers"].get(AGENT).is_some());
     }
 
     #[test]

@@ -44,6 +44,7 @@
 //!
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/model.md"))]
 
+#[cfg(feature = "acp")]
 pub mod acp;
 mod action;
 pub mod approval;

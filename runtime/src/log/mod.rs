@@ -16,6 +16,7 @@
 mod chain;
 mod memory;
 mod retry;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod topic;
 
@@ -27,6 +28,7 @@ pub use chain::{ChainAppended, ChainLink, Chained, EncodedEvent, Seal};
 pub use memory::MemoryEventLog;
 pub(crate) use retry::Conflicts;
 pub use retry::MAX_APPEND_CONFLICTS;
+#[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteEventLog, default_path, open_default};
 pub use topic::Topic;
 

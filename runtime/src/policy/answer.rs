@@ -54,10 +54,9 @@ impl AutonomyPolicy {
                 return row(format!("action_tiers[{key}]"), t);
             }
         }
-        if let Some(t) = &self.autonomy_tier {
-            return row("autonomy_tier".into(), t);
-        }
-        self.tier.as_ref().and_then(|t| row("tier".into(), t))
+        self.autonomy_tier
+            .as_ref()
+            .and_then(|t| row(self.tier_key.into(), t))
     }
 
     /// The `requires_human` row that requires a human for the call, if any.

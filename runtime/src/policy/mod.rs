@@ -37,54 +37,141 @@ use crate::{Result, SideEffectAction, Tier};
 /// assert_eq!(policy.tier_for("planner", &push), Some(Tier::Shadow));
 /// assert_eq!(policy.tier_for("planner", &write), Some(Tier::ActAuto));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AutonomyPolicy {
     /// The agent this policy speaks for; the innermost policy's `agent_id` names the caller.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
-    /// The tier when no more specific row matches.
+    pub(crate) agent_id: Option<String>,
+    /// The tier when no more specific row matches (`autonomy_tier`, alias `tier`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub autonomy_tier: Option<Tier>,
-    /// Same meaning as `autonomy_tier`, consulted after it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tier: Option<Tier>,
+    pub(crate) autonomy_tier: Option<Tier>,
+    /// Which of the two spellings the policy used, so explanations quote the file's own key.
+    #[serde(skip)]
+    pub(crate) tier_key: &'static str,
     /// Tier per builtin name or class, for every agent.
     #[serde(skip_serializing_if = "map_is_empty")]
-    pub action_tiers: FxHashMap<String, Tier>,
+    pub(crate) action_tiers: FxHashMap<String, Tier>,
     /// Tier per agent.
     #[serde(skip_serializing_if = "map_is_empty")]
-    pub agent_tiers: FxHashMap<String, Tier>,
+    pub(crate) agent_tiers: FxHashMap<String, Tier>,
     /// Tier per agent, then per builtin name or class.
     #[serde(skip_serializing_if = "map_is_empty")]
-    pub agent_action_tiers: FxHashMap<String, FxHashMap<String, Tier>>,
+    pub(crate) agent_action_tiers: FxHashMap<String, FxHashMap<String, Tier>>,
     /// Reviewers allowed to answer approval requests; empty means anyone.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub reviewers: Vec<String>,
+    pub(crate) reviewers: Vec<String>,
     /// Every call requires a human.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub requires_human: bool,
+    pub(crate) requires_human: bool,
     /// Builtins or classes that require a human.
     #[serde(skip_serializing_if = "set_is_empty")]
-    pub requires_human_actions: FxHashSet<String>,
+    pub(crate) requires_human_actions: FxHashSet<String>,
     /// Agents all of whose calls require a human.
     #[serde(skip_serializing_if = "set_is_empty")]
-    pub requires_human_agents: FxHashSet<String>,
+    pub(crate) requires_human_agents: FxHashSet<String>,
     /// Distinct approvals needed under act_with_approval (default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub approval_quorum: Option<u32>,
+    pub(crate) approval_quorum: Option<u32>,
     /// How long an approval request waits for a decision, in milliseconds (default 24 h).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub approval_timeout_ms: Option<u64>,
+    pub(crate) approval_timeout_ms: Option<u64>,
     /// Record a success/failure trust record for act_auto calls too.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub audit_auto: bool,
+    pub(crate) audit_auto: bool,
     /// Rules on arguments (SPEC §7a), parsed and compiled; see [`crate::rules`].
     #[serde(skip_serializing_if = "Rules::is_empty")]
-    pub rules: Rules,
+    pub(crate) rules: Rules,
     /// The directory relative path rules are anchored at when the dispatch context names none
     /// (relative to the current directory; default: the current directory).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub workspace: Option<std::path::PathBuf>,
+    pub(crate) workspace: Option<std::path::PathBuf>,
+}
+
+impl Default for AutonomyPolicy {
+    fn default() -> Self {
+        AutonomyPolicy {
+            agent_id: None,
+            autonomy_tier: None,
+            tier_key: "autonomy_tier",
+            action_tiers: FxHashMap::default(),
+            agent_tiers: FxHashMap::default(),
+            agent_action_tiers: FxHashMap::default(),
+            reviewers: Vec::new(),
+            requires_human: false,
+            requires_human_actions: FxHashSet::default(),
+            requires_human_agents: FxHashSet::default(),
+            approval_quorum: None,
+            approval_timeout_ms: None,
+            audit_auto: false,
+            rules: Rules::default(),
+            workspace: None,
+        }
+    }
+}
+
+/// Read access to the settings. A policy is built by parsing ([`AutonomyPolicy::from_json`],
+/// [`AutonomyPolicy::from_toml`], [`AutonomyPolicy::load`]) so every value it holds was
+/// validated; the fields are private so nothing bypasses that.
+///
+/// ```
+/// use sidefx::{AutonomyPolicy, Tier};
+/// let p = AutonomyPolicy::from_json(r#"{
+///     "agent_id": "planner", "tier": "suggest", "reviewers": ["alice"],
+///     "approval_timeout_ms": 60000, "audit_auto": true
+/// }"#).unwrap();
+/// assert_eq!(p.agent_id(), Some("planner"));
+/// assert_eq!(p.default_tier(), Some(Tier::Suggest));
+/// assert_eq!(p.reviewers(), ["alice"]);
+/// assert_eq!(p.approval_timeout(), Some(std::time::Duration::from_secs(60)));
+/// assert!(p.audit_auto() && !p.requires_human());
+/// ```
+impl AutonomyPolicy {
+    /// The agent this policy speaks for (`agent_id`).
+    pub fn agent_id(&self) -> Option<&str> {
+        self.agent_id.as_deref()
+    }
+    /// The tier when no more specific row matches (`autonomy_tier`, alias `tier`). Both keys
+    /// with different tiers are an error rather than one silently winning.
+    ///
+    /// ```
+    /// use sidefx::{AutonomyPolicy, Tier};
+    /// let p = AutonomyPolicy::from_json(r#"{"tier": "shadow"}"#).unwrap();
+    /// assert_eq!(p.default_tier(), Some(Tier::Shadow));
+    /// let both = r#"{"autonomy_tier": "act_auto", "tier": "shadow"}"#;
+    /// let err = AutonomyPolicy::from_json(both).unwrap_err().to_string();
+    /// assert!(err.contains("same setting") && err.contains("keep one"), "{err}");
+    /// ```
+    pub fn default_tier(&self) -> Option<Tier> {
+        self.autonomy_tier
+    }
+    /// Reviewers allowed to answer approval requests; empty means anyone.
+    pub fn reviewers(&self) -> &[String] {
+        &self.reviewers
+    }
+    /// Whether every call requires a human (`requires_human: true`).
+    pub fn requires_human(&self) -> bool {
+        self.requires_human
+    }
+    /// Distinct approvals needed under act_with_approval, when set.
+    pub fn approval_quorum(&self) -> Option<u32> {
+        self.approval_quorum
+    }
+    /// How long an approval request waits for a decision, when set.
+    pub fn approval_timeout(&self) -> Option<std::time::Duration> {
+        self.approval_timeout_ms.map(std::time::Duration::from_millis)
+    }
+    /// Whether act_auto calls get success/failure trust records too.
+    pub fn audit_auto(&self) -> bool {
+        self.audit_auto
+    }
+    /// The compiled rules on arguments.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+    /// The directory relative path rules are anchored at, when set.
+    pub fn workspace(&self) -> Option<&std::path::Path> {
+        self.workspace.as_deref()
+    }
 }
 
 fn map_is_empty<K, V>(m: &FxHashMap<K, V>) -> bool {
@@ -124,7 +211,7 @@ impl AutonomyPolicy {
     ///
     /// ```
     /// let p = sidefx::AutonomyPolicy::from_toml("agent_id = \"a\"\ntier = \"shadow\"\n").unwrap();
-    /// assert_eq!(p.tier, Some(sidefx::Tier::Shadow));
+    /// assert_eq!(p.default_tier(), Some(sidefx::Tier::Shadow));
     /// ```
     pub fn from_toml(text: &str) -> Result<Self> {
         // The error's own rendering quotes the whole offending line: give the position instead.
@@ -146,7 +233,7 @@ impl AutonomyPolicy {
     ///
     /// ```
     /// let p = sidefx::AutonomyPolicy::from_value(&serde_json::json!({"requires_human": true})).unwrap();
-    /// assert!(p.requires_human);
+    /// assert!(p.requires_human());
     /// ```
     pub fn from_value(value: &serde_json::Value) -> Result<Self> {
         parse::policy(value)
@@ -176,7 +263,7 @@ impl AutonomyPolicy {
     ///
     /// ```
     /// let p = sidefx::AutonomyPolicy::at_tier(sidefx::Tier::Shadow);
-    /// assert_eq!(p.autonomy_tier, Some(sidefx::Tier::Shadow));
+    /// assert_eq!(p.default_tier(), Some(sidefx::Tier::Shadow));
     /// ```
     pub fn at_tier(tier: Tier) -> Self {
         AutonomyPolicy {
@@ -189,7 +276,7 @@ impl AutonomyPolicy {
     ///
     /// ```
     /// let p = sidefx::AutonomyPolicy::default().for_agent("planner");
-    /// assert_eq!(p.agent_id.as_deref(), Some("planner"));
+    /// assert_eq!(p.agent_id(), Some("planner"));
     /// ```
     pub fn for_agent(mut self, agent: impl Into<String>) -> Self {
         self.agent_id = Some(agent.into());
@@ -198,8 +285,8 @@ impl AutonomyPolicy {
 
     /// The tier this policy gives `agent` for `action`, first match wins:
     /// `agent_action_tiers[agent][builtin]`, `agent_action_tiers[agent][class]`,
-    /// `agent_tiers[agent]`, `action_tiers[builtin]`, `action_tiers[class]`, `autonomy_tier`,
-    /// `tier`. `None` when no row matches.
+    /// `agent_tiers[agent]`, `action_tiers[builtin]`, `action_tiers[class]`, `autonomy_tier`
+    /// (alias `tier`). `None` when no row matches.
     ///
     /// ```
     /// use sidefx::{AutonomyPolicy, SideEffectAction, Tier};
@@ -230,7 +317,7 @@ impl AutonomyPolicy {
         {
             return Some(*t);
         }
-        self.autonomy_tier.or(self.tier)
+        self.autonomy_tier
     }
 
     /// Whether this policy requires a human for the call: blanket `requires_human`, the agent in

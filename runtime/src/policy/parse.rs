@@ -52,8 +52,10 @@ pub(super) fn policy(value: &Value) -> Result<AutonomyPolicy> {
     for (key, v) in obj {
         match key.as_str() {
             "agent_id" => out.agent_id = string(&mut p, key, v),
-            "autonomy_tier" => out.autonomy_tier = tier(&mut p, key, v),
-            "tier" => out.tier = tier(&mut p, key, v),
+            "autonomy_tier" | "tier" => {
+                let t = tier(&mut p, key, v);
+                default_tier(&mut p, &mut out, key, t);
+            }
             "action_tiers" => out.action_tiers = tier_map(&mut p, key, v),
             "agent_tiers" => out.agent_tiers = tier_map(&mut p, key, v),
             "agent_action_tiers" => {
@@ -118,7 +120,7 @@ pub(super) fn policy(value: &Value) -> Result<AutonomyPolicy> {
     if p.0.is_empty() {
         p.0.extend(crate::rules::check_examples(
             &out.rules,
-            out.autonomy_tier.or(out.tier),
+            out.autonomy_tier,
             out.workspace.as_deref(),
         ));
     }
@@ -126,6 +128,24 @@ pub(super) fn policy(value: &Value) -> Result<AutonomyPolicy> {
         Ok(out)
     } else {
         Err(Error::Policy(super::problems(p.0)))
+    }
+}
+
+/// `tier` is an alias of `autonomy_tier`: one setting, named by the key the file used. Both keys
+/// with different tiers would leave one silently ignored, so that is an error.
+fn default_tier(p: &mut Problems, out: &mut AutonomyPolicy, key: &str, t: Option<Tier>) {
+    let Some(t) = t else { return };
+    match out.autonomy_tier {
+        Some(seen) if seen != t => p.push(format!(
+            "`autonomy_tier` and `tier` are the same setting (`tier` is an alias) but say {} and {}; keep one",
+            if key == "tier" { seen } else { t },
+            if key == "tier" { t } else { seen },
+        )),
+        Some(_) => {}
+        None => {
+            out.autonomy_tier = Some(t);
+            out.tier_key = if key == "tier" { "tier" } else { "autonomy_tier" };
+        }
     }
 }
 

@@ -284,7 +284,7 @@ fn duplicate_keys_are_rejected_at_every_level_with_their_path() {
 fn timeouts_past_the_maximum_and_impossible_quorums_are_rejected_at_load() {
     let max = approval::MAX_TIMEOUT.as_millis() as u64;
     let ok = policy(json!({"approval_timeout_ms": max}));
-    assert_eq!(ok.approval_timeout_ms, Some(max));
+    assert_eq!(ok.approval_timeout(), Some(approval::MAX_TIMEOUT));
     for ms in [max + 1, u64::MAX] {
         let err = AutonomyPolicy::from_json(&format!(r#"{{"approval_timeout_ms": {ms}}}"#))
             .unwrap_err()
@@ -316,12 +316,10 @@ async fn a_huge_timeout_never_panics_the_approval_flow() {
         "cut to the maximum"
     );
     assert!(req.deadline.ends_with('Z'), "{}", req.deadline);
-    // A policy built in code (not loaded) with a huge timeout is cut the same way.
+    // A policy at the largest timeout it may hold files its suggestion without overflow.
     let name = builtin("tighten_huge_timeout", "git.write");
-    let p = AutonomyPolicy {
-        approval_timeout_ms: Some(u64::MAX),
-        ..AutonomyPolicy::at_tier(Tier::Suggest)
-    };
+    let max = approval::MAX_TIMEOUT.as_millis() as u64;
+    let p = policy(json!({"autonomy_tier": "suggest", "approval_timeout_ms": max}));
     let log = Arc::new(MemoryEventLog::new());
     let ran = AtomicUsize::new(0);
     let err = sidefx::with_event_log(log.clone(), sidefx::with_policy(p, call(name, json!({}), &ran)))

@@ -60,7 +60,7 @@ fn looser_url_rules_apply_where_they_should() {
 
 #[test]
 fn requires_human_lists_override_every_rule_and_decided_by_names_what_decided() {
-    let mut policy = exec_policy();
+    let policy = exec_policy();
     let env = RuleEnv::new();
     let a = policy.answer("planner", &EXEC, &[line("cargo test")], &env);
     assert!(
@@ -70,7 +70,9 @@ fn requires_human_lists_override_every_rule_and_decided_by_names_what_decided() 
     );
     let a = policy.answer("planner", &EXEC, &[line("cargo publish")], &env);
     assert_eq!(a.decided_by.to_string(), "autonomy_tier");
-    policy.requires_human_agents.insert("planner".into());
+    let mut v = serde_json::to_value(&policy).unwrap();
+    v["requires_human_agents"] = json!(["planner"]);
+    let policy = AutonomyPolicy::from_value(&v).unwrap();
     let a = policy.answer("planner", &EXEC, &[line("cargo test")], &env);
     assert!(a.requires_human);
     assert_eq!(a.decided_by.to_string(), "requires_human_agents[planner]");
