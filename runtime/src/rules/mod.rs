@@ -135,8 +135,8 @@ impl Rule {
 ///
 /// ```
 /// let p = sidefx::AutonomyPolicy::from_json(r#"{"rules": [{"path": "/etc/**", "requires_human": true}]}"#).unwrap();
-/// assert_eq!(p.rules.len(), 1);
-/// assert_eq!(p.rules.text(0), Some(r#"{"path":"/etc/**","requires_human":true}"#));
+/// assert_eq!(p.rules().len(), 1);
+/// assert_eq!(p.rules().text(0), Some(r#"{"path":"/etc/**","requires_human":true}"#));
 /// ```
 #[derive(Clone, Default)]
 pub struct Rules {
