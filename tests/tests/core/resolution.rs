@@ -12,9 +12,8 @@ fn each_resolution_row_wins_over_the_rows_below_it() {
         "agent_tiers": { "ci": "act_with_approval" },
         "action_tiers": { "git.push": "act_auto", "git.write": "shadow" },
         "autonomy_tier": "suggest",
-        "tier": "act_with_approval",
     });
-    let rows: [(&[&str], Tier); 7] = [
+    let rows: [(&[&str], Tier); 6] = [
         (&[], Tier::Shadow),                                  // agent_action_tiers[agent][builtin]
         (&["agent_action_tiers.ci.git.push"], Tier::Suggest), // agent_action_tiers[agent][class]
         (&["agent_action_tiers"], Tier::ActWithApproval),     // agent_tiers[agent]
@@ -26,16 +25,7 @@ fn each_resolution_row_wins_over_the_rows_below_it() {
         (
             &["agent_action_tiers", "agent_tiers", "action_tiers"],
             Tier::Suggest,
-        ), // autonomy_tier
-        (
-            &[
-                "agent_action_tiers",
-                "agent_tiers",
-                "action_tiers",
-                "autonomy_tier",
-            ],
-            Tier::ActWithApproval,
-        ), // tier
+        ), // autonomy_tier (alias tier)
     ];
     for (i, (removed, want)) in rows.iter().enumerate() {
         let mut v = full.clone();
@@ -63,6 +53,10 @@ fn each_resolution_row_wins_over_the_rows_below_it() {
             i + 1
         );
     }
+    // `tier` is the same row under its alias, and explanations quote the key the file used.
+    let p = policy(json!({"tier": "act_with_approval"}));
+    assert_eq!(p.tier_for("ci", &push), Some(Tier::ActWithApproval));
+    assert_eq!(p.tier_row("ci", &push).unwrap().1.to_string(), "tier");
     // Nothing at all: no answer.
     assert_eq!(AutonomyPolicy::default().tier_for("ci", &push), None);
     // Agent rows only apply to their agent.
