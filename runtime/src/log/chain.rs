@@ -114,6 +114,7 @@ impl EncodedEvent {
     }
 
     /// The parts, for backends that store them.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn into_parts(self) -> (String, String, BTreeMap<String, String>, u64) {
         (self.kind, self.payload, self.headers, self.occurred_at_ms)
     }

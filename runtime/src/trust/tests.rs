@@ -8,7 +8,9 @@ use serde_json::Value;
 use super::seal::RecordSeal;
 use super::{Outcome, TrustDraft, TrustRecord};
 use crate::Tier;
-use crate::log::{ChainLink, EventLog, MemoryEventLog, Seal, SqliteEventLog, StoredEvent, Topic};
+#[cfg(feature = "sqlite")]
+use crate::log::SqliteEventLog;
+use crate::log::{ChainLink, EventLog, MemoryEventLog, Seal, StoredEvent, Topic};
 
 /// A log written by the code before records were written once (commit 1d040ea, where every
 /// record went through `serde_json::to_value` and `canonical::sha256` of that tree): plain
@@ -71,6 +73,7 @@ fn records_written_by_the_old_code_are_sealed_to_the_same_bytes_and_hashes() {
     }
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn an_old_log_verifies_and_new_records_chain_onto_it_in_memory_and_sqlite() {
     let memory = MemoryEventLog::restore(old_events()).unwrap();
@@ -140,6 +143,7 @@ async fn a_chain_written_by_64_concurrent_callers_verifies_in_memory() {
     concurrent_chain(Arc::new(MemoryEventLog::new()), 64, 8).await;
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_written_by_64_concurrent_callers_verifies_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
