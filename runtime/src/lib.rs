@@ -53,6 +53,7 @@ mod enforce;
 mod error;
 pub mod log;
 mod policy;
+mod quote;
 pub mod registry;
 pub mod replay;
 pub mod resource;
@@ -67,7 +68,7 @@ pub use action::SideEffectAction;
 pub use async_trait::async_trait;
 pub use enforce::{Decision, Finish, Permit, enforce};
 pub use error::{Error, Result};
-pub use policy::AutonomyPolicy;
+pub use policy::{AutonomyPolicy, Explanation};
 pub use replay::replay;
 pub use scope::{
     ApprovalSettings, DEFAULT_AGENT, DispatchContext, Resolved, Scope, is_process_strict, resolve,

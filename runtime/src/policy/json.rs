@@ -5,7 +5,7 @@
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use super::quote::excerpt;
+use crate::quote::excerpt;
 
 /// A JSON value read from any deserializer, refusing a repeated key at any depth.
 pub(super) struct Unique<'p> {

@@ -8,11 +8,9 @@ mod answer;
 mod json;
 pub use answer::Explanation;
 mod parse;
-mod quote;
 mod validate;
 
-use quote::problems;
-pub(crate) use quote::{bounded, excerpt, excerpt_list};
+use crate::quote::{excerpt, problems};
 
 use std::collections::{BTreeMap, BTreeSet};
 

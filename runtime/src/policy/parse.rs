@@ -7,8 +7,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::{Map, Value};
 
 use super::AutonomyPolicy;
-use super::quote::excerpt;
 use crate::approval::MAX_TIMEOUT;
+use crate::quote::excerpt;
 use crate::{Error, Result, Tier};
 use sidefx_catalogue::closest;
 

@@ -1,7 +1,7 @@
 //! Semantic validation of a policy against a registry: typos never fall through to a looser tier.
 
 use super::AutonomyPolicy;
-use super::quote::excerpt;
+use crate::quote::excerpt;
 use crate::registry::Registry;
 use crate::{Error, Result};
 use sidefx_catalogue::closest;

@@ -11,7 +11,7 @@ use std::path::Path;
 use super::facts::{Anchors, CallFacts};
 use super::{Matcher, Rules, command, path, url};
 use crate::Tier;
-use crate::policy::excerpt;
+use crate::quote::excerpt;
 use crate::resource::{Resource, ResourceKind, ResourceValue};
 
 /// Checks every example of every rule; one message per failing example.

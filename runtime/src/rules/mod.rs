@@ -40,7 +40,6 @@ use std::sync::Arc;
 use rustc_hash::FxHashSet;
 use serde_json::Value;
 
-pub use crate::policy::Explanation;
 pub use decided::{DecidedBy, PolicyAnswer};
 pub(crate) use examples::check as check_examples;
 pub use facts::{Anchors, CallFacts, RuleEnv};

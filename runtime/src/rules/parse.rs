@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::command::Prefix;
 use super::{Effect, Matcher, Rule, Rules, path, url};
 use crate::Tier;
-use crate::policy::{bounded, excerpt};
+use crate::quote::{bounded, excerpt};
 use sidefx_catalogue::closest;
 
 const KEYS: &[&str] = &[

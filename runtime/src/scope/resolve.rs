@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{DEFAULT_AGENT, Layer, SCOPE, Scope, cache, is_process_strict};
 use crate::approval::{DEFAULT_TIMEOUT, MAX_TIMEOUT};
-use crate::policy::excerpt_list;
+use crate::quote::excerpt_list;
 use crate::resource::Resource;
 use crate::rules::{DecidedBy, RuleEnv};
 use crate::{AutonomyPolicy, Error, Result, SideEffectAction, Tier};

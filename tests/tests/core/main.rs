@@ -11,6 +11,7 @@
 mod enforcement;
 mod event_log;
 mod isolation;
+mod layering;
 mod policy;
 mod replay;
 mod resolution;
