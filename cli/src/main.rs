@@ -1,4 +1,5 @@
-//! `sidefx`: the reviewer's command line over a sidefx event log (SQLite).
+//! `sidefx`: the reviewer's command line over a sidefx event log (an SQLite file or a
+//! PostgreSQL database).
 //!
 //! ```text
 //! sidefx approvals list [--pending]            requests and their state
@@ -16,30 +17,31 @@
 //!                                              what CANDIDATE would change on the recorded decisions
 //! ```
 //!
-//! Every command takes `--log PATH` (else `$SIDEFX_LOG`, else `.sidefx/events.db` in the
-//! working directory; the file must exist, it is never created) and `--json`. Errors are one
-//! line on stderr with exit status 1.
+//! Every command takes `--log PATH|URL` (a file, or a `postgres://` URL; else `$SIDEFX_LOG`,
+//! else `.sidefx/events.db` in the working directory; the log must exist, it is never created)
+//! and `--json`. Errors are one line on stderr with exit status 1.
 
 mod cmd;
 mod output;
 mod table;
 
-use std::path::PathBuf;
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use cmd::{approvals, log, policy, trust};
-use sidefx::log::SqliteEventLog;
+use sidefx::log::{EventLog, LogTarget};
 
 /// The reviewer's command line for sidefx: approvals, the event log, the trust chain, policies.
 #[derive(Debug, Parser)]
 #[command(name = "sidefx", version)]
 struct Cli {
-    /// The event log file [default: $SIDEFX_LOG, else .sidefx/events.db in the working
-    /// directory]. It must exist: the CLI never creates a log.
-    #[arg(long, global = true, value_name = "PATH")]
-    log: Option<PathBuf>,
+    /// The event log: a file, or a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL [default:
+    /// $SIDEFX_LOG, else .sidefx/events.db in the working directory]. It must exist: the CLI
+    /// never creates a log.
+    #[arg(long, global = true, value_name = "PATH|URL")]
+    log: Option<OsString>,
     /// Print JSON for scripts instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -88,18 +90,20 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn open_log(path: Option<PathBuf>) -> Res<Arc<SqliteEventLog>> {
-    let path = match path.filter(|p| !p.as_os_str().is_empty()) {
-        Some(p) => p,
-        None => sidefx::log::default_path().map_err(err)?,
+fn open_log(target: Option<OsString>) -> Res<Arc<dyn EventLog>> {
+    let target = match target.filter(|t| !t.is_empty()) {
+        Some(t) => LogTarget::parse(t).map_err(err)?,
+        None => sidefx::log::default_target().map_err(err)?,
     };
-    if !path.exists() {
+    if let LogTarget::File(path) = &target
+        && !path.exists()
+    {
         return Err(format!(
-            "no sidefx event log at {}: the file does not exist (pass --log PATH or set SIDEFX_LOG)",
+            "no sidefx event log at {}: the file does not exist (pass --log PATH|URL or set SIDEFX_LOG)",
             path.display()
         ));
     }
-    SqliteEventLog::open_existing(&path).map(Arc::new).map_err(err)
+    target.open_existing().map_err(err)
 }
 
 async fn run(cli: Cli) -> Res {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use serde_json::{Value, json};
-use sidefx::log::{EventLog, SqliteEventLog, StoredEvent, Topic, rfc3339_ms, subscribe};
+use sidefx::log::{EventLog, StoredEvent, Topic, rfc3339_ms, subscribe};
 
 use crate::output::{escape, out, out_text};
 use crate::table::shorten;
@@ -65,19 +65,13 @@ fn event_line(topic: &Topic, e: &StoredEvent, json: bool) -> String {
 }
 
 /// Runs a `log` subcommand.
-pub async fn run(log: Arc<SqliteEventLog>, cmd: LogCmd, json: bool) -> Res {
+pub async fn run(log: Arc<dyn EventLog>, cmd: LogCmd, json: bool) -> Res {
     match cmd {
         LogCmd::Tail { topic, follow, limit } => tail(log, topic, follow, limit, json).await,
     }
 }
 
-async fn tail(
-    log: Arc<SqliteEventLog>,
-    topic: Option<String>,
-    follow: bool,
-    limit: usize,
-    json: bool,
-) -> Res {
+async fn tail(log: Arc<dyn EventLog>, topic: Option<String>, follow: bool, limit: usize, json: bool) -> Res {
     let topics = match topic {
         Some(t) => vec![Topic::new(t).map_err(err)?],
         None => {

@@ -15,8 +15,8 @@
 //! user's answer to `session/request_permission`. Anything else — `..`, an absolute path, a
 //! symlink out of the session directory — gets no rule and falls to the policy's default,
 //! shadow: refused without asking, and recorded. "Always" answers become grants for the rest
-//! of the session. Decisions land in the event log at `SIDEFX_LOG` (default
-//! `.sidefx/events.db` under the directory the agent was started in): the editor's answers on
+//! of the session. Decisions land in the event log at `SIDEFX_LOG` (a file or a `postgres://`
+//! URL; default `.sidefx/events.db` under the directory the agent was started in): the editor's answers on
 //! `hitl.approvals`, one hash-chained trust record per call on `trust_graph`.
 //!
 //! Only protocol goes to stdout; diagnostics go to stderr. The agent exits 0 at stdin EOF.

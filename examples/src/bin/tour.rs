@@ -9,10 +9,11 @@ use sidefx_examples::tour::Reviewers;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // The durable default: $SIDEFX_LOG, else .sidefx/events.db under the working directory, so
-    // `sidefx approvals list` / `sidefx trust verify` can inspect the run afterwards.
+    // The durable default: $SIDEFX_LOG (a file or a postgres:// URL), else .sidefx/events.db
+    // under the working directory, so `sidefx approvals list` / `sidefx trust verify` can
+    // inspect the run afterwards.
     let log = sidefx::log::open_default()?;
-    eprintln!("event log: {}", sidefx::log::default_path()?.display());
+    eprintln!("event log: {}", sidefx::log::default_target()?);
     // `--external-reviewer`: answer the approvals yourself with the `sidefx` CLI.
     let reviewers = if std::env::args().any(|a| a == "--external-reviewer") {
         Reviewers::External

@@ -15,6 +15,9 @@
 
 mod chain;
 mod memory;
+pub(crate) mod open;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -26,10 +29,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub(crate) use chain::append_chained_by_compare;
 pub use chain::{ChainAppended, ChainLink, Chained, EncodedEvent, Seal};
 pub use memory::MemoryEventLog;
+pub use open::{LogTarget, default_target, open, open_default};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresEventLog;
 pub(crate) use retry::Conflicts;
 pub use retry::MAX_APPEND_CONFLICTS;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteEventLog, default_path, open_default};
+pub use sqlite::{SqliteEventLog, default_path};
 pub use topic::Topic;
 
 use crate::Result;

@@ -1,22 +1,44 @@
-//! A helper process for the SQLite tests of `tests/tests/sqlite.rs`: it appends to a log file
-//! the way an agent process would, so the tests can run several processes at once and kill them.
+//! A helper process for the event log tests (`tests/tests/sqlite.rs`, `tests/tests/eventlog`):
+//! it uses a log the way an agent process would, so the tests can run several processes at once
+//! and kill them. LOG is a file path (SQLite) or a `postgres://` URL.
 //!
 //! ```text
 //! sidefx-log-stress trust LOG AGENT COUNT TASKS   # COUNT 0: forever
+//! sidefx-log-stress writer LOG AGENT TASKS        # forever; errors are printed, not fatal
 //! sidefx-log-stress request LOG AGENT             # file an approval request, print its id
 //! sidefx-log-stress approve LOG ID REVIEWER       # approve a request, print its state
 //! sidefx-log-stress default AGENT                 # append one record to sidefx::log::open_default()
+//! sidefx-log-stress open LOG                      # open (creating the schema), print `opened`
+//! sidefx-log-stress follow LOG TOPIC              # print `event ID` for each event, forever
+//! sidefx-log-stress call LOG AGENT                # an act_with_approval call: `waiting ID`, then `ran`
 //! ```
 //!
-//! `trust` prints `ready` once the log is open, waits for a line on stdin, then prints
-//! `committed CHAIN_INDEX RECORD_ID` after each record's append returned.
+//! `trust` and `writer` print `ready` once the log is open, wait for a line on stdin, then
+//! print `committed CHAIN_INDEX RECORD_ID` after each record's append returned (`writer`
+//! prints `error MESSAGE` for a failed append and goes on).
 
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-use sidefx::log::{EventLog, SqliteEventLog};
+use sidefx::log::{EventLog, LogTarget, Topic};
 use sidefx::trust::{self, Outcome, TrustDraft};
-use sidefx::{Tier, approval};
+use sidefx::{AutonomyPolicy, Tier, approval};
+
+/// The error type of the helper's builtin.
+#[derive(Debug)]
+struct ToolError(#[allow(dead_code)] sidefx::Error);
+
+impl From<sidefx::Error> for ToolError {
+    fn from(e: sidefx::Error) -> Self {
+        ToolError(e)
+    }
+}
+
+/// The call that waits for a reviewer in `call` mode.
+#[sidefx::side_effect(class = "git.write", name = "git.push")]
+async fn git_push(branch: &str) -> Result<String, ToolError> {
+    Ok(format!("pushed {branch}"))
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,7 +77,7 @@ async fn run(args: &[String]) -> sidefx::Result<()> {
     let number = |i: usize| -> usize { arg(i).parse().unwrap_or_else(|_| fail("expected a number")) };
     match arg(0) {
         "trust" => {
-            let log: Arc<dyn EventLog> = Arc::new(SqliteEventLog::open(arg(1))?);
+            let log: Arc<dyn EventLog> = sidefx::log::open(arg(1))?;
             let (agent, count, tasks) = (arg(2).to_owned(), number(3), number(4).max(1));
             say("ready");
             let mut go = String::new();
@@ -82,17 +104,89 @@ async fn run(args: &[String]) -> sidefx::Result<()> {
             }
             Ok(())
         }
+        "writer" => {
+            let log: Arc<dyn EventLog> = sidefx::log::open(arg(1))?;
+            let (agent, tasks) = (arg(2).to_owned(), number(3).max(1));
+            say("ready");
+            let mut go = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut go);
+            let mut handles = Vec::new();
+            for task in 0..tasks {
+                let (log, agent) = (log.clone(), agent.clone());
+                handles.push(tokio::spawn(async move {
+                    for n in 0usize.. {
+                        let draft = TrustDraft::new(&agent, "fs.write", Outcome::Success, Tier::ActAuto)
+                            .enforcement("audit_auto")
+                            .meta("task", task)
+                            .meta("n", n);
+                        match trust::append(log.as_ref(), draft).await {
+                            Ok(r) => say(&format!("committed {} {}", r.chain_index, r.record_id)),
+                            Err(e) => {
+                                say(&format!("error {e}"));
+                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            }
+                        }
+                    }
+                }));
+            }
+            for h in handles {
+                let _ = h.await;
+            }
+            Ok(())
+        }
+        "open" => {
+            let _log = sidefx::log::open(arg(1))?;
+            say("opened");
+            Ok(())
+        }
+        "follow" => {
+            let log = LogTarget::parse(arg(1))?.open_existing()?;
+            let topic = Topic::new(arg(2))?;
+            let mut sub = sidefx::log::subscribe(log.as_ref(), topic, 0);
+            say("ready");
+            loop {
+                let e = sub.next().await?;
+                say(&format!("event {}", e.id));
+            }
+        }
+        "call" => {
+            let log = LogTarget::parse(arg(1))?.open_existing()?;
+            let from = log.last_id(&Topic::HITL_APPROVALS).await?;
+            let policy = Arc::new(AutonomyPolicy::at_tier(Tier::ActWithApproval).for_agent(arg(2)));
+            let call = tokio::spawn(sidefx::with_event_log(
+                log.clone(),
+                sidefx::with_policy(policy, async { git_push("main").await }),
+            ));
+            let mut sub = sidefx::log::subscribe(log.as_ref(), Topic::HITL_APPROVALS, from);
+            loop {
+                let e = sub.next().await?;
+                if e.event.kind == "approval_requested" {
+                    say(&format!(
+                        "waiting {}",
+                        e.event.payload["request_id"].as_str().unwrap_or_default()
+                    ));
+                    break;
+                }
+            }
+            match call.await {
+                Ok(Ok(out)) => say(&format!("ran {out}")),
+                Ok(Err(e)) => fail(&format!("the call did not run: {e:?}")),
+                Err(e) => fail(&e.to_string()),
+            }
+            Ok(())
+        }
         "request" => {
-            let log = SqliteEventLog::open_existing(arg(1))?;
+            let log = LogTarget::parse(arg(1))?.open_existing()?;
             let draft = approval::ApprovalDraft::new(arg(2), "git.push", "git.write")
                 .args(serde_json::json!({"branch": "main"}));
-            let req = approval::request(&log, draft).await?;
+            let req = approval::request(log.as_ref(), draft).await?;
             say(&req.request_id);
             Ok(())
         }
         "approve" => {
-            let log = SqliteEventLog::open_existing(arg(1))?;
-            let status = approval::respond(&log, arg(2), arg(3), true, Some("looks fine".into())).await?;
+            let log = LogTarget::parse(arg(1))?.open_existing()?;
+            let status =
+                approval::respond(log.as_ref(), arg(2), arg(3), true, Some("looks fine".into())).await?;
             say(status.state());
             Ok(())
         }

@@ -24,39 +24,21 @@ const MAX_IDLE_READERS: usize = 4;
 const POLL_START: Duration = Duration::from_millis(1);
 const POLL_MAX: Duration = Duration::from_millis(50);
 
-/// The path of the default log: `$SIDEFX_LOG` when set and not empty, else
-/// `.sidefx/events.db` under the working directory.
+/// The path of the default SQLite log: `$SIDEFX_LOG` when set and not empty, else
+/// `.sidefx/events.db` under the working directory. Fails when `$SIDEFX_LOG` is a URL:
+/// [`default_target`](super::default_target) takes both.
 ///
 /// ```
-/// let path = sidefx::log::default_path().unwrap();
-/// assert!(path.ends_with("events.db") || std::env::var_os("SIDEFX_LOG").is_some());
+/// let path = sidefx::log::default_path();
+/// assert!(path.is_err() || path.unwrap().ends_with("events.db") || std::env::var_os("SIDEFX_LOG").is_some());
 /// ```
 pub fn default_path() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("SIDEFX_LOG").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+    match super::default_target()? {
+        super::LogTarget::File(path) => Ok(path),
+        other => Err(Error::Log(format!(
+            "SIDEFX_LOG is {other}, not a file path; open it with sidefx::log::open_default"
+        ))),
     }
-    let cwd = std::env::current_dir().map_err(|e| {
-        Error::Log(format!(
-            "cannot find the working directory for .sidefx/events.db: {e}"
-        ))
-    })?;
-    Ok(cwd.join(".sidefx").join("events.db"))
-}
-
-/// Opens (creating it if needed) the default durable log at [`default_path`]: `$SIDEFX_LOG`,
-/// else `.sidefx/events.db` under the working directory, creating the directory.
-///
-/// ```no_run
-/// let log = sidefx::log::open_default().unwrap();
-/// # let _ = log;
-/// ```
-pub fn open_default() -> Result<Arc<dyn EventLog>> {
-    let path = default_path()?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Log(format!("cannot create the log directory {}: {e}", dir.display())))?;
-    }
-    Ok(Arc::new(SqliteEventLog::open(&path)?))
 }
 
 /// A durable event log in one SQLite file (bundled SQLite, WAL mode), shared by every process
