@@ -36,7 +36,7 @@ pub enum PolicyCmd {
 }
 
 /// Runs a `policy` subcommand; only `replay` opens the log (`log`, as `--log` gave it).
-pub async fn run(cmd: PolicyCmd, log: Option<PathBuf>, json: bool) -> Res {
+pub async fn run(cmd: PolicyCmd, log: Option<std::ffi::OsString>, json: bool) -> Res {
     match cmd {
         PolicyCmd::Check {
             file,
