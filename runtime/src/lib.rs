@@ -60,6 +60,7 @@ pub mod resource;
 pub mod rules;
 mod scope;
 pub mod signature;
+pub mod telemetry;
 mod tier;
 pub mod trust;
 

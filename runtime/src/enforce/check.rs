@@ -3,6 +3,7 @@
 //! records), all derived from those facts.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
@@ -47,6 +48,9 @@ struct Context {
 struct Call {
     facts: Arc<CallFacts>,
     context: Context,
+    /// The chain index of the decision's trust record once written (`u64::MAX`: none yet),
+    /// for its span.
+    chain_index: AtomicU64,
 }
 
 impl Check {
@@ -120,14 +124,15 @@ impl Check {
                 dispatch,
             }),
             context,
+            chain_index: AtomicU64::new(u64::MAX),
         };
         if let Some(e) = refusal {
-            call.facts.trace("strict_no_context");
+            call.facts.trace_with("strict_no_context", Some(e.code()), None);
             return Err(e);
         }
         let result = call.enforce().await;
         if let Err(e) = &result {
-            call.facts.trace(match e {
+            let outcome = match e {
                 Error::Skipped { .. } => "skipped",
                 Error::ApprovalDenied { .. } => "denied",
                 Error::ApprovalTimedOut { .. } => "timeout",
@@ -135,13 +140,23 @@ impl Check {
                 Error::NoEventLog { .. } => "no_event_log",
                 Error::NoReviewer { .. } => "no_reviewer",
                 _ => "error",
-            });
+            };
+            call.facts.trace_with(outcome, Some(e.code()), call.chain_index());
         }
         result
     }
 }
 
 impl Call {
+    /// Notes the decision's trust record for the span.
+    fn recorded(&self, record: &trust::TrustRecord) {
+        self.chain_index.store(record.chain_index, Ordering::Relaxed);
+    }
+
+    fn chain_index(&self) -> Option<u64> {
+        Some(self.chain_index.load(Ordering::Relaxed)).filter(|&i| i != u64::MAX)
+    }
+
     fn log(&self) -> Result<&dyn EventLog> {
         self.context.log.as_deref().ok_or_else(|| Error::NoEventLog {
             builtin: self.facts.action.builtin.to_owned(),
@@ -189,7 +204,8 @@ impl Call {
                 .meta("deny_code", refusal.code());
             // The proposal and its record in one commit.
             let proposal = (Topic::TRIGGER_OUTBOX, self.facts.proposal(None));
-            trust::append_after(log, vec![proposal], draft).await?;
+            let record = trust::append_after(log, vec![proposal], draft).await?;
+            self.recorded(&record);
         }
         Ok(refusal)
     }
@@ -223,7 +239,8 @@ impl Call {
             .trust(Outcome::Denied, enforcement)
             .meta("approval_request_id", req.request_id)
             .meta("deny_code", refusal.code());
-        trust::append_after(log, vec![proposal], draft).await?;
+        let record = trust::append_after(log, vec![proposal], draft).await?;
+        self.recorded(&record);
         Ok(refusal)
     }
 
@@ -252,8 +269,8 @@ impl Call {
                 let draft = base(Outcome::Success, "approval_granted")
                     .approver(approvers.join(","))
                     .meta("approvers", json!(approvers));
-                trust::append(log, draft).await?;
-                self.facts.trace("approved");
+                let record = trust::append(log, draft).await?;
+                self.facts.trace_with("approved", None, Some(record.chain_index));
                 Ok(Decision::Approved {
                     permit: Permit::FREE,
                     request_id: req.request_id,
@@ -271,7 +288,7 @@ impl Call {
                     .approver(reviewer)
                     .meta("deny_code", err.code())
                     .meta("reason", json!(reason));
-                trust::append(log, draft).await?;
+                self.recorded(&trust::append(log, draft).await?);
                 Err(err)
             }
             ApprovalDecision::TimedOut => {
@@ -280,7 +297,7 @@ impl Call {
                     request_id: req.request_id.clone(),
                 };
                 let draft = base(Outcome::Timeout, "approval_timed_out").meta("deny_code", err.code());
-                trust::append(log, draft).await?;
+                self.recorded(&trust::append(log, draft).await?);
                 Err(err)
             }
         }
@@ -300,7 +317,7 @@ impl Call {
             .trust(Outcome::Denied, "no_reviewer")
             .meta("deny_code", refusal.code())
             .meta("reason", refusal.to_string());
-        trust::append(log, draft).await?;
+        self.recorded(&trust::append(log, draft).await?);
         Ok(refusal)
     }
 }

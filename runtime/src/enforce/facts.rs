@@ -11,6 +11,7 @@ use crate::approval::ApprovalDraft;
 use crate::log::LogEvent;
 use crate::rules::DecidedBy;
 use crate::scope::{ApprovalSettings, DispatchContext};
+use crate::telemetry::Detail;
 use crate::trust::{Outcome, TrustDraft};
 use crate::{SideEffectAction, Tier};
 
@@ -51,9 +52,22 @@ impl CallFacts {
         }
     }
 
-    /// Emits the `sidefx::decision` event for this call with `outcome`.
+    /// Emits the `sidefx::decision` event and span for this call with `outcome`.
     pub fn trace(&self, outcome: &str) {
-        self.traced().emit(outcome, || self.resources.to_string());
+        self.trace_with(outcome, None, None);
+    }
+
+    /// [`trace`](Self::trace) with the refusal's code and the decision's trust record.
+    pub fn trace_with(&self, outcome: &str, error_type: Option<&str>, chain_index: Option<u64>) {
+        if traced() {
+            let detail = Detail {
+                error_type,
+                chain_index,
+                args: Some(&self.args),
+            };
+            self.traced()
+                .emit_now(outcome, &self.resources.to_string(), &detail);
+        }
     }
 
     fn trigger_event_id(&self) -> Option<&str> {
@@ -164,14 +178,15 @@ impl Traced<'_> {
     #[inline(always)]
     pub fn emit(&self, outcome: &str, resources: impl FnOnce() -> String) {
         if traced() {
-            self.emit_now(outcome, &resources());
+            self.emit_now(outcome, &resources(), &Detail::default());
         }
     }
 
-    /// Emits the event; callers check [`traced`] first.
+    /// Emits the event and the span (see [`crate::telemetry`]); callers check [`traced`]
+    /// first.
     #[cold]
     #[inline(never)]
-    pub fn emit_now(&self, outcome: &str, resources: &str) {
+    pub fn emit_now(&self, outcome: &str, resources: &str, detail: &Detail<'_>) {
         tracing::info!(
             target: "sidefx::decision",
             agent = self.agent,
@@ -183,6 +198,15 @@ impl Traced<'_> {
             decided_by = %self.decided_by,
             resources,
             "tool_decision"
+        );
+        crate::telemetry::span(
+            self.action,
+            self.agent,
+            self.tier,
+            self.trace_id,
+            self.decided_by,
+            outcome,
+            detail,
         );
     }
 }

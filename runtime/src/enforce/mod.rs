@@ -247,7 +247,7 @@ fn trace_proceed(action: &SideEffectAction, agent: &str, trace_id: &str) {
         trace_id,
         decided_by: &DecidedBy::Default,
     };
-    traced.emit_now("proceed", "[]");
+    traced.emit_now("proceed", "[]", &crate::telemetry::Detail::default());
 }
 
 #[cold]

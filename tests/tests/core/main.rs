@@ -12,6 +12,7 @@ mod enforcement;
 mod event_log;
 mod isolation;
 mod layering;
+mod otel;
 mod policy;
 mod replay;
 mod resolution;
