@@ -1,9 +1,11 @@
 //! The PostgreSQL event log (feature `postgres`): one log shared by agent hosts and reviewers
 //! on many machines.
 
+mod batch;
 mod conn;
 mod listen;
 mod schema;
+mod txn;
 mod writer;
 
 use std::collections::HashMap;
@@ -17,10 +19,11 @@ use tokio::time::Instant;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
+use self::batch::Encoded;
 use self::conn::{Pool, Target, transient};
 use self::listen::{Listening, listener_loop};
-use self::writer::{Command, Encoded, writer_loop};
-use super::{EventId, EventLog, LogEvent, StoredEvent, Topic};
+use self::writer::{Command, writer_loop};
+use super::{ChainAppended, Chained, EventId, EventLog, LogEvent, StoredEvent, Topic};
 use crate::{Error, Result};
 
 /// How long a read keeps retrying while the server is unreachable.
@@ -338,6 +341,24 @@ impl EventLog for PostgresEventLog {
             topic,
             event,
             expected: Some(expected),
+            reply,
+        })
+        .await
+    }
+
+    async fn append_chained(&self, topic: &Topic, chained: Chained) -> Result<ChainAppended> {
+        // Sealed by the writer inside its transaction, under the lock on the chain's head row:
+        // no compare-and-retry, and many decisions share one commit.
+        let Chained { before, seal } = chained;
+        let before = before
+            .into_iter()
+            .map(|(t, e)| Ok((t, Encoded::new(e)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let topic = topic.clone();
+        self.send(|reply| Command::Chained {
+            topic,
+            before,
+            seal,
             reply,
         })
         .await
