@@ -7,18 +7,12 @@
 //!     static <registry entry in BUILTINS>;
 //!     let (wrap, is_ok) = <R as SideEffectResult>::result_fns();    // R: Result<_, E>
 //!     let refuse = |e| wrap(RefusalError::from_refusal(e));          // E: From<sidefx::Error>
-//!     let permit = match gate(&ACTION) {           // sync, allocation-free when act_auto
-//!                                                  // (gate_with(&ACTION, || [resources]) when
-//!                                                  // the builtin declares path/command/url)
-//!         Open(p) => p,
-//!         Check(c) => match decide(c, Args::new(..).arg("x", &x)..finish()).await {
-//!             Ok(p) => p,
-//!             Err(e) => return refuse(e),          // the body never runs
-//!         },
-//!     };
-//!     let result = async move { <fake return>; <the body> }.await;
-//!     permit.finish(is_ok(&result)).await;
-//!     result
+//!     // sync, allocation-free when act_auto (gate_with(&ACTION, || [resources]) when the
+//!     // builtin declares path/command/url); the arguments are recorded only for a Check
+//!     let stage = Stage::new(gate(&ACTION), || Args::new(..).arg("x", &x)..finish());
+//!     // one hand-written future: decides (Check), runs the body in place, writes the audit
+//!     // record if any; a refusal returns refuse(e) and the body never runs
+//!     Enforced::new(stage, refuse, is_ok, async move { <fake return>; <the body> }).await
 //! }
 //! ```
 //!
@@ -49,14 +43,11 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
     let private_at_ret = private_path(&plan.krate, ret_span);
 
     let local = |name: &str| Ident::new(name, Span::mixed_site());
-    let (wrap, refuse, is_ok, permit, check, args, result, error) = (
+    let (wrap, refuse, is_ok, stage, error) = (
         local("__sidefx_wrap"),
         local("__sidefx_refuse"),
         local("__sidefx_is_ok"),
-        local("__sidefx_permit"),
-        local("__sidefx_check"),
-        local("__sidefx_args"),
-        local("__sidefx_result"),
+        local("__sidefx_stage"),
         local("__sidefx_error"),
     );
 
@@ -108,19 +99,10 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
             #registration
             let (#wrap, #is_ok) = #result_fns;
             let #refuse = move |#error| #wrap(#refusal);
-            let #permit = match #gate {
-                #private::Gate::Open(#permit) => #permit,
-                #private::Gate::Check(#check) => {
-                    let #args = #private::Args::new(#name) #(#records)* .finish();
-                    match #private::decide(#check, #args).await {
-                        ::core::result::Result::Ok(#permit) => #permit,
-                        ::core::result::Result::Err(#error) => return #refuse(#error),
-                    }
-                }
-            };
-            let #result = async move { #fake_return #(#stmts)* }.await;
-            #permit.finish(#is_ok(&#result)).await;
-            #result
+            // The arguments are recorded (only if the gate did not open) before the body takes
+            // them.
+            let #stage = #private::Stage::new(#gate, || #private::Args::new(#name) #(#records)* .finish());
+            #private::Enforced::new(#stage, #refuse, #is_ok, async move { #fake_return #(#stmts)* }).await
         });
     });
     match &func.boxed {

@@ -7,12 +7,9 @@
 //! a documented trait, not this module). Generated code uses each through one trait call,
 //! spanned on the offending token, so rustc reports a mistake once and without pointing here.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use serde_json::{Map, Value};
 
-pub use crate::enforce::{Check, Gate, Permit, gate, gate_with};
+pub use crate::enforce::{Check, Enforced, Gate, Permit, Stage, gate, gate_with};
 pub use crate::registry::{BUILTINS, BuiltinInfo};
 pub use crate::resource::{CommandArg, PathArg, Resource, ResourceKind, ResourceSpec, UrlArg};
 pub use crate::signature::{ForeignRefusalError, RecordArg, RefusalError, SideEffectResult};
@@ -72,16 +69,4 @@ impl Args {
             None => Ok(Value::Object(self.map)),
         }
     }
-}
-
-/// Finishes the asynchronous half of enforcement; an argument that could not be recorded
-/// refuses the call without consulting the scope.
-///
-/// Boxed so that the (large) asynchronous path does not grow the future of every annotated
-/// builtin: the fast path never builds it, and the slow path allocates anyway.
-pub fn decide(
-    check: Box<Check>,
-    args: Result<Value, Error>,
-) -> Pin<Box<dyn Future<Output = Result<Permit, Error>> + Send>> {
-    Box::pin(async move { check.run(args?).await })
 }

@@ -31,9 +31,11 @@ use crate::trust::{self, Outcome};
 use crate::{Error, Result, SideEffectAction, Tier};
 
 mod check;
+mod enforced;
 mod facts;
 
 pub use check::Check;
+pub use enforced::{Enforced, Stage};
 use facts::{CallFacts, Traced};
 
 /// What the fast, synchronous check decided: run now, or finish the decision asynchronously.
@@ -73,6 +75,12 @@ struct Audit {
 
 impl Permit {
     const FREE: Permit = Permit { audit: None };
+
+    /// Whether there is nothing to record after the body (no audit).
+    #[inline(always)]
+    fn is_free(&self) -> bool {
+        self.audit.is_none()
+    }
 
     /// Records the outcome when the scope audits act_auto calls; otherwise does nothing.
     /// A failure to write the record is reported through `tracing` (the body already ran).
@@ -248,6 +256,19 @@ fn trace_proceed(action: &SideEffectAction, agent: &str, trace_id: &str) {
         decided_by: &DecidedBy::Default,
     };
     traced.emit_now("proceed", "[]", &crate::telemetry::Detail::default());
+}
+
+/// The asynchronous half of enforcement for a call whose arguments are recorded (`Err`: they
+/// could not be, and the call is refused without consulting the scope).
+///
+/// Boxed so that the (large) asynchronous path does not grow the future of every annotated
+/// builtin: the fast path never builds it, and the slow path allocates anyway.
+#[cold]
+fn decide_boxed(
+    check: Box<Check>,
+    args: Result<Value>,
+) -> Pin<Box<dyn Future<Output = Result<Permit>> + Send>> {
+    Box::pin(async move { check.run(args?).await })
 }
 
 #[cold]
