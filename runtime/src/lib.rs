@@ -52,6 +52,7 @@ pub mod canonical;
 mod enforce;
 mod error;
 pub mod log;
+pub mod observe;
 mod policy;
 mod quote;
 pub mod registry;
@@ -73,7 +74,8 @@ pub use policy::{AutonomyPolicy, Explanation};
 pub use replay::replay;
 pub use scope::{
     ApprovalSettings, DEFAULT_AGENT, DispatchContext, Resolved, Scope, is_process_strict, resolve,
-    set_process_strict, spawn, with_approver, with_dispatch, with_event_log, with_policy, with_strict,
+    set_process_strict, spawn, with_approver, with_dispatch, with_event_log, with_observer, with_policy,
+    with_strict,
 };
 pub use sidefx_macros::side_effect;
 pub use tier::{ParseTierError, Tier};

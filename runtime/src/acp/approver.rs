@@ -1,7 +1,6 @@
 //! The [`Approver`] that asks the editor: session grants first, then
 //! `session/request_permission`, fail-closed, with every answer recorded on `hitl.approvals`.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use agent_client_protocol_schema::v1 as schema;
@@ -9,13 +8,10 @@ use serde_json::{Map, Value, json};
 
 use super::codec::{self, OptionKind, PermissionAnswer, REQUEST_PERMISSION, ToolCall};
 use super::session::{CancelFlag, Session, Turn};
-use super::tool_call::{current_tool_call, new_tool_call_id};
+use super::tool_call::{current_tool_call, new_tool_call_id, with_current_text};
 use crate::approval::{self, ApprovalDecision, ApprovalRequest, Approver, Verdict};
 use crate::log::EventLog;
 use crate::{Error, Result};
-
-/// Largest existing file whose text is shown as the diff's old text (256 KiB).
-const MAX_OLD_TEXT_BYTES: u64 = 256 * 1024;
 
 /// What decided an approval request the [`AcpApprover`] saw: the `decided_by` of its verdict
 /// metadata (and so of the trust record), serialised in snake case.
@@ -154,11 +150,7 @@ impl AcpApprover {
         if let Some(t) = title {
             call = call.with_title(t);
         }
-        let old = match call.diff() {
-            Some(d) => read_small_text(d.path.clone()).await,
-            None => None,
-        };
-        call.with_old_text(old)
+        with_current_text(call).await
     }
 
     async fn ask(&self, log: &dyn EventLog, request: &ApprovalRequest, call: &ToolCall) -> Asked {
@@ -183,20 +175,6 @@ impl AcpApprover {
         }
         asked
     }
-}
-
-async fn read_small_text(path: std::path::PathBuf) -> Option<String> {
-    tokio::task::spawn_blocking(move || {
-        let p: &Path = &path;
-        let meta = std::fs::metadata(p).ok()?;
-        if !meta.is_file() || meta.len() > MAX_OLD_TEXT_BYTES {
-            return None;
-        }
-        std::fs::read_to_string(p).ok()
-    })
-    .await
-    .ok()
-    .flatten()
 }
 
 #[async_trait::async_trait]
@@ -293,7 +271,8 @@ impl Approver for AcpApprover {
         } else {
             (schema::ToolCallStatus::Failed, Some("refused: not approved"))
         };
-        if approved || slot.is_none() {
+        // Inside a tool call the refusal is reported when the call returns, with its text.
+        if approved && slot.as_ref().is_none_or(|s| s.start_once()) || !approved && slot.is_none() {
             let update = codec::tool_call_update(self.session.id(), &tool_call_id, status, text);
             self.session.update(&update).await;
         }

@@ -8,8 +8,11 @@
 //!   a permission request is outstanding;
 //! - [`AcpApprover`]: the [`Approver`](crate::approval::Approver) that asks the editor, remembering
 //!   `allow_always` / `reject_always` as session [`Grants`];
+//! - [`AcpObserver`]: the [`CallObserver`](crate::observe::CallObserver) that announces every
+//!   tool call of a turn at every tier, before it is decided;
 //! - [`serve`]: the agent side of the lifecycle (`initialize`, `session/new`, `session/prompt`,
-//!   `session/cancel`), running each turn of a [`PromptHandler`] under the turn's approver.
+//!   `session/cancel`), running each turn of a [`PromptHandler`] under the turn's approver and
+//!   observer.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -41,6 +44,7 @@
 //! # }
 //! ```
 
+mod announce;
 mod approver;
 pub mod codec;
 mod grants;
@@ -51,6 +55,7 @@ mod tool_call;
 
 /// The official ACP v1 schema types (`agent-client-protocol-schema`), which the codec builds.
 pub use agent_client_protocol_schema::v1 as schema;
+pub use announce::AcpObserver;
 pub use approver::{AcpApprover, Decider};
 pub use grants::{Grant, Grants};
 pub use server::{AgentInfo, PROTOCOL_VERSION, PromptHandler, StopReason, prompt_text, serve, serve_stdio};

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 
+use super::announce::AcpObserver;
 use super::approver::AcpApprover;
 use super::rpc::{self, Connection, Incoming, RpcError};
 use super::session::{CancelFlag, Session, Turn};
@@ -266,8 +267,9 @@ impl<H: PromptHandler> Server<H> {
             id.clone(),
         );
         let run = async move {
-            let approver = AcpApprover::for_turn(&turn);
-            let result = crate::with_approver(approver, handler.prompt(&turn, &blocks)).await;
+            let (approver, observer) = (AcpApprover::for_turn(&turn), AcpObserver::for_turn(&turn));
+            let prompt = crate::with_approver(approver, handler.prompt(&turn, &blocks));
+            let result = crate::with_observer(observer, prompt).await;
             let result = if turn.is_cancelled() {
                 Ok(StopReason::Cancelled)
             } else {

@@ -356,17 +356,20 @@ impl Turn {
             .await;
     }
 
-    /// Runs one tool call the way an editor expects to see it: the call is announced
-    /// (`session/update` `tool_call`, by the approver when it must ask, with the full
-    /// description), and afterwards reported `completed` or `failed` (with the error text) in a
-    /// `tool_call_update`. Calls that need no approval are announced when they finish.
+    /// Runs one tool call the way an editor expects to see it. A sidefx call inside `fut` is
+    /// announced (`session/update` `tool_call`, `pending`, with its kind, `rawInput` and
+    /// `locations`) before anything decides it, at every tier, and reported `in_progress` just
+    /// before its body runs (by the turn's [`AcpObserver`](super::AcpObserver), and the
+    /// [`AcpApprover`](super::AcpApprover) asks in between when it must); when `fut` returns the
+    /// call is reported `completed` or `failed` (with the error text). A future that makes no
+    /// sidefx call is announced by its title when it returns.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let (conn, _rx) = sidefx::acp::rpc::connect(tokio::io::empty(), tokio::io::sink());
     /// let session = sidefx::acp::Session::new("s-1", "/work", conn);
     /// let turn = session.begin_turn().unwrap();
-    /// // No approval needed here (no policy: act_auto), so the call is announced when it finishes.
+    /// // No sidefx call inside: announced by its title when it finishes.
     /// let r: Result<u32, sidefx::Error> = turn.tool_call("compute", async { Ok(42) }).await;
     /// assert_eq!(r.unwrap(), 42);
     /// # });

@@ -55,6 +55,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::AutonomyPolicy;
 use crate::approval::Approver;
 use crate::log::EventLog;
+use crate::observe::CallObserver;
 
 mod cache;
 mod dispatch;
@@ -116,6 +117,7 @@ pub struct Scope {
     dispatch: Option<Arc<DispatchContext>>,
     log: Option<Arc<dyn EventLog>>,
     approver: Option<Arc<dyn Approver>>,
+    observer: Option<Arc<dyn CallObserver>>,
     strict: bool,
     /// Identifies this policy stack and dispatch context for the decision cache: a fresh id
     /// from [`NEXT_DECIDER`] whenever either changes, `0` while neither is set. Both are
@@ -133,6 +135,7 @@ impl std::fmt::Debug for Scope {
             .field("dispatch", &self.dispatch)
             .field("event_log", &self.log.is_some())
             .field("approver", &self.approver.is_some())
+            .field("observer", &self.observer.is_some())
             .field("strict", &self.strict)
             .finish()
     }
@@ -198,6 +201,11 @@ impl Scope {
     /// The approver deciding blocking requests, if one is installed.
     pub fn approver(&self) -> Option<&Arc<dyn Approver>> {
         self.approver.as_ref()
+    }
+
+    /// The observer told of every call, if one is installed (see [`with_observer`]).
+    pub fn observer(&self) -> Option<&Arc<dyn CallObserver>> {
+        self.observer.as_ref()
     }
 
     /// The dispatch context in force: every context entered, merged — the most restrictive
@@ -346,6 +354,33 @@ pub fn with_approver<F: Future>(approver: Arc<dyn Approver>, fut: F) -> impl Fut
     scoped(
         move |mut s| {
             s.approver = Some(approver);
+            s
+        },
+        fut,
+    )
+}
+
+/// Runs `fut` with `observer` told of every call at each stage (see [`crate::observe`]). An
+/// inner observer replaces an outer one. Calls in its scope always take enforcement's full path
+/// (their arguments are recorded), even act_auto ones.
+///
+/// ```
+/// # struct Quiet;
+/// # #[sidefx::async_trait]
+/// # impl sidefx::observe::CallObserver for Quiet {
+/// #     async fn observe(&self, _: &sidefx::observe::ObservedCall<'_>, _: sidefx::observe::CallStage<'_>) {}
+/// # }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let installed = sidefx::with_observer(std::sync::Arc::new(Quiet), async {
+///     sidefx::Scope::capture().observer().is_some()
+/// }).await;
+/// assert!(installed);
+/// # });
+/// ```
+pub fn with_observer<F: Future>(observer: Arc<dyn CallObserver>, fut: F) -> impl Future<Output = F::Output> {
+    scoped(
+        move |mut s| {
+            s.observer = Some(observer);
             s
         },
         fut,

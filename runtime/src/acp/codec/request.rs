@@ -276,6 +276,21 @@ impl ToolCall {
         self
     }
 
+    /// Adds `key` to sidefx's data under `_meta.sidefx`.
+    ///
+    /// ```
+    /// let c = sidefx::acp::codec::ToolCall::titled("t", "x").with_sidefx_meta("tier", "shadow".into());
+    /// assert_eq!(c.sidefx_meta()["tier"], "shadow");
+    /// ```
+    pub fn with_sidefx_meta(mut self, key: &str, value: Value) -> ToolCall {
+        let meta = self.update.meta.get_or_insert_with(Map::new);
+        let sidefx = meta.entry(META_KEY).or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = sidefx {
+            m.insert(key.to_owned(), value);
+        }
+        self
+    }
+
     /// Replaces the status.
     ///
     /// ```

@@ -27,6 +27,19 @@
 //! assert_eq!(reply["id"], "a-1");
 //! # });
 //! ```
+//!
+//! The agent side serves ACP through this connection rather than the official SDK's
+//! (`agent-client-protocol`): the SDK drops a malformed response-shaped message (for example
+//! `{"jsonrpc": "1.0", "id": 3, "result": ..}`, or `{"jsonrpc": "2.0", "id": 3}` with neither
+//! `result` nor `error`) without failing the request it answers, so an outstanding
+//! `session/request_permission` would stay pending until its approval deadline instead of
+//! refusing at once (see `hostile_answers_refuse_at_the_connection_level` in
+//! `tests/tests/acp.rs`). Fail closed means refusing now, not after a day. The messages are the
+//! official schema types ([`super::codec`]), and the end-to-end tests drive the agent with the
+//! SDK as the client.
+
+mod error;
+mod wire;
 
 use std::collections::HashMap;
 use std::io;
@@ -34,181 +47,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
+
+pub use error::RpcError;
+pub use wire::Incoming;
+use wire::{Classified, Line, Outgoing, classify, read_line_bounded};
 
 /// Longest line the reader accepts (16 MiB); a longer one is answered `-32700` and skipped.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
-/// A JSON-RPC error object.
-///
-/// ```
-/// use sidefx::acp::rpc::RpcError;
-/// let e = RpcError::method_not_found("session/fork");
-/// assert_eq!(e.code, RpcError::METHOD_NOT_FOUND);
-/// assert_eq!(RpcError::from_json(&e.to_json()), Some(e));
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct RpcError {
-    /// The error code.
-    pub code: i64,
-    /// A short description.
-    pub message: String,
-    /// Extra data.
-    pub data: Option<Value>,
-}
-
-impl RpcError {
-    /// Invalid JSON.
-    pub const PARSE_ERROR: i64 = -32700;
-    /// Not a valid request object.
-    pub const INVALID_REQUEST: i64 = -32600;
-    /// No such method.
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    /// Invalid method parameters.
-    pub const INVALID_PARAMS: i64 = -32602;
-    /// Internal error.
-    pub const INTERNAL_ERROR: i64 = -32603;
-    /// The request was cancelled (ACP).
-    pub const REQUEST_CANCELLED: i64 = -32800;
-
-    /// An error with `code` and `message`.
-    ///
-    /// ```
-    /// assert_eq!(sidefx::acp::rpc::RpcError::new(-1, "x").message, "x");
-    /// ```
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
-        RpcError {
-            code,
-            message: message.into(),
-            data: None,
-        }
-    }
-
-    /// `-32601` for `method`.
-    ///
-    /// ```
-    /// assert!(sidefx::acp::rpc::RpcError::method_not_found("m").message.contains("`m`"));
-    /// ```
-    pub fn method_not_found(method: &str) -> Self {
-        let shown: String = method.chars().take(128).collect();
-        RpcError::new(Self::METHOD_NOT_FOUND, format!("method `{shown}` not found"))
-    }
-
-    /// `-32602` with a message.
-    ///
-    /// ```
-    /// assert_eq!(sidefx::acp::rpc::RpcError::invalid_params("no cwd").code, -32602);
-    /// ```
-    pub fn invalid_params(message: impl Into<String>) -> Self {
-        RpcError::new(Self::INVALID_PARAMS, message)
-    }
-
-    /// `-32603` with a message.
-    ///
-    /// ```
-    /// assert_eq!(sidefx::acp::rpc::RpcError::internal("boom").code, -32603);
-    /// ```
-    pub fn internal(message: impl Into<String>) -> Self {
-        RpcError::new(Self::INTERNAL_ERROR, message)
-    }
-
-    /// What an outstanding request gets when the connection closes before its response.
-    ///
-    /// ```
-    /// assert!(sidefx::acp::rpc::RpcError::closed().message.contains("closed"));
-    /// ```
-    pub fn closed() -> Self {
-        RpcError::internal("the connection closed before a response arrived")
-    }
-
-    /// The wire form `{code, message, data?}`.
-    ///
-    /// ```
-    /// assert_eq!(sidefx::acp::rpc::RpcError::new(-32800, "c").to_json()["code"], -32800);
-    /// ```
-    pub fn to_json(&self) -> Value {
-        let mut v = json!({"code": self.code, "message": self.message});
-        if let Some(d) = &self.data {
-            v["data"] = d.clone();
-        }
-        v
-    }
-
-    /// Parses a wire error object; `None` unless `code` is an integer and `message` a string.
-    ///
-    /// ```
-    /// use serde_json::json;
-    /// assert!(sidefx::acp::rpc::RpcError::from_json(&json!({"code": "x", "message": "m"})).is_none());
-    /// ```
-    pub fn from_json(v: &Value) -> Option<RpcError> {
-        Some(RpcError {
-            code: v.get("code")?.as_i64()?,
-            message: v.get("message")?.as_str()?.to_owned(),
-            data: v.get("data").cloned(),
-        })
-    }
-}
-
-impl std::fmt::Display for RpcError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "JSON-RPC error {}: {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for RpcError {}
-
-/// A request or notification from the peer.
-///
-/// ```
-/// let n = sidefx::acp::rpc::Incoming::Notification { method: "session/cancel".into(), params: serde_json::json!({}) };
-/// assert_eq!(n.method(), "session/cancel");
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub enum Incoming {
-    /// Expects a response with the same `id` (a string or a number, echoed exactly).
-    Request {
-        /// The id.
-        id: Value,
-        /// The method.
-        method: String,
-        /// The params (`null` when absent).
-        params: Value,
-    },
-    /// Never answered.
-    Notification {
-        /// The method.
-        method: String,
-        /// The params (`null` when absent).
-        params: Value,
-    },
-}
-
-impl Incoming {
-    /// The method name.
-    ///
-    /// ```
-    /// let r = sidefx::acp::rpc::Incoming::Request { id: 1.into(), method: "initialize".into(), params: serde_json::Value::Null };
-    /// assert_eq!(r.method(), "initialize");
-    /// ```
-    pub fn method(&self) -> &str {
-        match self {
-            Incoming::Request { method, .. } | Incoming::Notification { method, .. } => method,
-        }
-    }
-}
-
 type Reply = Result<Value, RpcError>;
-
-/// A request or notification as written: serialised straight from borrowed params.
-#[derive(serde::Serialize)]
-struct Outgoing<'a, P> {
-    jsonrpc: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a Value>,
-    method: &'a str,
-    params: &'a P,
-}
 
 struct Inner {
     writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
@@ -271,48 +120,6 @@ where
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(read_loop(BufReader::new(reader), conn.clone(), tx));
     (conn, rx)
-}
-
-enum Line {
-    Complete,
-    TooLong,
-    Eof,
-}
-
-/// Reads one `\n`-terminated line into `line` without ever holding more than `max` bytes.
-async fn read_line_bounded<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    line: &mut Vec<u8>,
-    max: usize,
-) -> io::Result<Line> {
-    let mut overflow = false;
-    let mut any = false;
-    loop {
-        let buf = reader.fill_buf().await?;
-        if buf.is_empty() {
-            return Ok(match (any, overflow) {
-                (false, _) => Line::Eof,
-                (true, true) => Line::TooLong,
-                (true, false) => Line::Complete,
-            });
-        }
-        any = true;
-        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
-            Some(i) => (&buf[..i], i + 1),
-            None => (buf, buf.len()),
-        };
-        if !overflow && line.len() + chunk.len() <= max {
-            line.extend_from_slice(chunk);
-        } else {
-            overflow = true;
-            line.clear();
-        }
-        let ended = done > chunk.len();
-        reader.consume(done);
-        if ended {
-            return Ok(if overflow { Line::TooLong } else { Line::Complete });
-        }
-    }
 }
 
 async fn read_loop<R: AsyncBufRead + Unpin>(
@@ -619,88 +426,6 @@ impl Drop for PendingRequest {
     fn drop(&mut self) {
         if self.rx.is_some() {
             self.forget();
-        }
-    }
-}
-
-enum Classified {
-    Incoming(Incoming),
-    Response { id: Value, reply: Reply },
-    Invalid { id: Value, why: String },
-    Ignored(&'static str),
-}
-
-fn classify(msg: Value) -> Classified {
-    let Value::Object(mut obj) = msg else {
-        return Classified::Invalid {
-            id: Value::Null,
-            why: "a message must be a JSON object (batches are not supported)".into(),
-        };
-    };
-    let id = obj.remove("id");
-    let valid_id = matches!(&id, Some(Value::String(_)) | Some(Value::Number(_)));
-    let echo = if valid_id {
-        id.clone().unwrap_or_default()
-    } else {
-        Value::Null
-    };
-    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return match id {
-            Some(_) if obj.contains_key("method") => Classified::Invalid {
-                id: echo,
-                why: "`jsonrpc` must be \"2.0\"".into(),
-            },
-            // A response to one of our requests, but not JSON-RPC 2.0: the request fails
-            // (closed) now rather than waiting for a deadline.
-            Some(id) if valid_id => Classified::Response {
-                id,
-                reply: Err(RpcError::internal("the response is not JSON-RPC 2.0")),
-            },
-            _ => Classified::Ignored("not JSON-RPC 2.0"),
-        };
-    }
-    match obj.remove("method") {
-        Some(Value::String(method)) => {
-            let params = obj.remove("params").unwrap_or(Value::Null);
-            if !matches!(params, Value::Object(_) | Value::Array(_) | Value::Null) {
-                return match id {
-                    Some(_) => Classified::Invalid {
-                        id: echo,
-                        why: "`params` must be an object or an array".into(),
-                    },
-                    None => Classified::Ignored("notification with malformed params"),
-                };
-            }
-            match id {
-                None => Classified::Incoming(Incoming::Notification { method, params }),
-                Some(_) if valid_id => Classified::Incoming(Incoming::Request {
-                    id: echo,
-                    method,
-                    params,
-                }),
-                Some(_) => Classified::Invalid {
-                    id: Value::Null,
-                    why: "a request id must be a string or a number".into(),
-                },
-            }
-        }
-        Some(_) => Classified::Invalid {
-            id: echo,
-            why: "`method` must be a string".into(),
-        },
-        None => {
-            let Some(id) = id.filter(|_| valid_id) else {
-                return Classified::Ignored("response without a usable id");
-            };
-            let reply = match (obj.remove("result"), obj.remove("error")) {
-                (Some(result), None) => Ok(result),
-                (None, Some(error)) => Err(RpcError::from_json(&error)
-                    .unwrap_or_else(|| RpcError::internal("the peer sent a malformed error object"))),
-                _ => Err(RpcError::internal(
-                    "the response must carry exactly one of `result` and `error`",
-                )),
-            };
-            Classified::Response { id, reply }
         }
     }
 }
