@@ -120,3 +120,116 @@ impl std::fmt::Debug for dyn CallObserver {
         f.write_str("dyn CallObserver")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::approval::{ApprovalDecision, ApprovalRequest, Approver, Verdict};
+    use crate::log::{EventLog, MemoryEventLog};
+    use crate::{AutonomyPolicy, Decision, registry};
+
+    /// Records `builtin stage` lines, with the tier and arguments of the announcement.
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl CallObserver for Seen {
+        async fn observe(&self, call: &ObservedCall<'_>, stage: CallStage<'_>) {
+            let line = match stage {
+                CallStage::Announced => format!("announced {} {}", call.tier, call.args),
+                CallStage::Finished { ok } => format!("finished {ok}"),
+                CallStage::Refused(e) => format!("refused {}", e.code()),
+                other => other.name().to_owned(),
+            };
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        }
+    }
+
+    struct Answer(bool);
+
+    #[async_trait::async_trait]
+    impl Approver for Answer {
+        async fn decide(&self, _: &ApprovalRequest, _: &dyn EventLog) -> crate::Result<Verdict> {
+            Ok(match self.0 {
+                true => ApprovalDecision::Approved {
+                    approvers: vec!["r".into()],
+                },
+                false => ApprovalDecision::Denied {
+                    reviewer: "r".into(),
+                    reason: None,
+                },
+            }
+            .into())
+        }
+    }
+
+    /// Calls `builtin` by name at `tier` under an observer (and `approve`'s approver), runs the
+    /// body when allowed, and returns what the observer saw and how many trust records exist.
+    async fn observe(builtin: &'static str, tier: Tier, approve: bool) -> (Vec<String>, usize) {
+        let _ = registry::register(registry::BuiltinInfo::new(
+            builtin,
+            "fs.write",
+            "workspace.write_text",
+        ));
+        let seen = Arc::new(Seen::default());
+        let log = Arc::new(MemoryEventLog::new());
+        let args = serde_json::json!({"path": "a.txt"});
+        let call = async {
+            match crate::enforce(builtin, &args)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+            {
+                Decision::Proceed(permit) | Decision::Approved { permit, .. } => permit.finish(true).await,
+                Decision::Skip { .. } => {}
+            }
+        };
+        let scoped = crate::with_approver(
+            Arc::new(Answer(approve)),
+            crate::with_observer(seen.clone(), call),
+        );
+        crate::with_event_log(
+            log.clone(),
+            crate::with_policy(AutonomyPolicy::at_tier(tier), scoped),
+        )
+        .await;
+        let records = crate::trust::query(log.as_ref(), &Default::default())
+            .await
+            .unwrap_or_default();
+        let lines = seen.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        (lines, records.len())
+    }
+
+    #[tokio::test]
+    async fn every_tier_announces_first_then_runs_and_finishes_or_is_refused() {
+        let announced = |tier: &str| format!("announced {tier} {}", serde_json::json!({"path": "a.txt"}));
+        let (seen, records) = observe("observe_t_auto", Tier::ActAuto, true).await;
+        assert_eq!(
+            seen,
+            [announced("act_auto"), "running".into(), "finished true".into()]
+        );
+        assert_eq!(records, 0, "observing an act_auto call does not audit it");
+        let (seen, _) = observe("observe_t_shadow", Tier::Shadow, true).await;
+        assert_eq!(seen, [announced("shadow"), "refused SIDEFX-SKIPPED".into()]);
+        let (seen, _) = observe("observe_t_suggest", Tier::Suggest, true).await;
+        assert_eq!(seen, [announced("suggest"), "refused SIDEFX-SKIPPED".into()]);
+        let (seen, _) = observe("observe_t_approved", Tier::ActWithApproval, true).await;
+        assert_eq!(
+            seen,
+            [
+                announced("act_with_approval"),
+                "running".into(),
+                "finished true".into()
+            ]
+        );
+        let (seen, _) = observe("observe_t_denied", Tier::ActWithApproval, false).await;
+        assert_eq!(
+            seen,
+            [
+                announced("act_with_approval"),
+                "refused SIDEFX-APPROVAL-DENIED".into()
+            ]
+        );
+    }
+}

@@ -576,14 +576,47 @@ mod connection {
         server: tokio::task::JoinHandle<std::io::Result<()>>,
     }
 
+    #[sidefx::side_effect(class = "network.http", url(url), skip(hits), redact(token))]
+    async fn acp_conn_post(hits: &AtomicUsize, url: &str, token: &str) -> Result<(), sidefx::Error> {
+        let _ = (url, token);
+        hits.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Posts to each line of the prompt as a URL, with a secret token.
+    struct Poster {
+        hits: Arc<AtomicUsize>,
+    }
+
+    const SECRET: &str = "s3cr3t-t0ken";
+
+    #[sidefx::async_trait]
+    impl PromptHandler for Poster {
+        async fn prompt(&self, turn: &Turn, prompt: &[Value]) -> Result<StopReason, RpcError> {
+            for line in acp::prompt_text(prompt).lines() {
+                let _ = turn
+                    .tool_call(format!("post {line}"), acp_conn_post(&self.hits, line, SECRET))
+                    .await;
+            }
+            Ok(StopReason::EndTurn)
+        }
+    }
+
     impl Peer {
         fn start() -> Peer {
+            Self::start_with(sidefx::Tier::ActWithApproval, |hits| Arc::new(Writer { hits }))
+        }
+
+        fn start_with<H: PromptHandler>(
+            tier: sidefx::Tier,
+            handler: impl FnOnce(Arc<AtomicUsize>) -> Arc<H>,
+        ) -> Peer {
             let (agent_in, client_out) = tokio::io::duplex(1 << 16);
             let (client_in, agent_out) = tokio::io::duplex(1 << 16);
             let hits = Arc::new(AtomicUsize::new(0));
             let log = Arc::new(MemoryEventLog::new());
-            let handler = Arc::new(Writer { hits: hits.clone() });
-            let policy = sidefx::AutonomyPolicy::at_tier(sidefx::Tier::ActWithApproval);
+            let handler = handler(hits.clone());
+            let policy = sidefx::AutonomyPolicy::at_tier(tier);
             let serving = acp::serve(agent_in, agent_out, acp::AgentInfo::new("t", "0"), handler);
             let server = tokio::spawn(sidefx::with_event_log(
                 log.clone(),
@@ -798,5 +831,52 @@ mod connection {
         let records = peer.records().await;
         assert_eq!(records[0].approver.as_deref(), Some("alice"));
         assert_eq!(records[0].metadata["acp"]["decided_by"], "log");
+    }
+
+    /// A redacted argument stays redacted in the announcement's `rawInput` (at act_auto, where
+    /// the call never reaches an approver), and the secret never reaches the wire.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redacted_arguments_stay_redacted_in_announcements() {
+        for tier in [sidefx::Tier::ActAuto, sidefx::Tier::Shadow] {
+            let mut peer = Peer::start_with(tier, |hits| Arc::new(Poster { hits }));
+            peer.send(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}}),
+            )
+            .await;
+            assert_eq!(peer.next().await["id"], 1);
+            peer.send(json!({"jsonrpc": "2.0", "id": 2, "method": "session/new",
+                "params": {"cwd": "/work/project", "mcpServers": []}}))
+                .await;
+            let sid = peer.next().await["result"]["sessionId"].clone();
+            peer.send(json!({"jsonrpc": "2.0", "id": 3, "method": "session/prompt",
+                "params": {"sessionId": sid, "prompt": [{"type": "text", "text": "https://example.com/hook"}]}}))
+                .await;
+            let mut notes = Vec::new();
+            loop {
+                let m = peer.recv().await;
+                assert!(
+                    !m.to_string().contains(SECRET),
+                    "{tier}: the secret on the wire: {m}"
+                );
+                if m["id"] == 3 {
+                    break;
+                }
+                notes.push(
+                    serde_json::from_value::<super::acp::SessionNotification>(m["params"].clone()).unwrap(),
+                );
+            }
+            let super::acp::SessionUpdate::ToolCall(tc) = &notes[0].update else {
+                panic!("{tier}: announced first: {notes:?}");
+            };
+            assert_eq!(tc.kind, super::acp::ToolKind::Fetch, "{tier}");
+            assert_eq!(
+                tc.raw_input,
+                Some(json!({"url": "https://example.com/hook", "token": "[redacted]"})),
+                "{tier}"
+            );
+            assert_eq!(tc.status, super::acp::ToolCallStatus::Pending, "{tier}");
+            let ran = usize::from(tier == sidefx::Tier::ActAuto);
+            assert_eq!(peer.hits.load(Ordering::SeqCst), ran, "{tier}");
+        }
     }
 }

@@ -11,12 +11,15 @@
 //! class fs.delete) that declare their `path` argument, so the agent's policy decides on it: a
 //! path rule `**`, anchored at the session's working directory (each turn runs under
 //! `DispatchContext::workspace(cwd)`), gives edits inside it tier act_with_approval unless
-//! `SIDEFX_TIER` says otherwise, so every edit is announced to the editor and waits for the
-//! user's answer to `session/request_permission`. Anything else — `..`, an absolute path, a
-//! symlink out of the session directory — gets no rule and falls to the policy's default,
-//! shadow: refused without asking, and recorded. "Always" answers become grants for the rest
-//! of the session. Decisions land in the event log at `SIDEFX_LOG` (a file or a `postgres://`
-//! URL; default `.sidefx/events.db` under the directory the agent was started in): the editor's answers on
+//! `SIDEFX_TIER` says otherwise, so every edit waits for the user's answer to
+//! `session/request_permission`. Anything else — `..`, an absolute path, a symlink out of the
+//! session directory — gets no rule and falls to the policy's default, shadow: refused without
+//! asking, and recorded. At every tier each call is announced to the editor before it is
+//! decided (kind, arguments, paths), reported `in_progress` before its body runs (the body
+//! says "writing ..." / "deleting ..."), then `completed` or `failed`. "Always" answers become
+//! grants for the rest of the session. Decisions land in the event log at `SIDEFX_LOG` (a file
+//! or a `postgres://` URL; default `.sidefx/events.db` under the directory the agent was started
+//! in): the editor's answers on
 //! `hitl.approvals`, one hash-chained trust record per call on `trust_graph`.
 //!
 //! Only protocol goes to stdout; diagnostics go to stderr. The agent exits 0 at stdin EOF.
@@ -62,9 +65,10 @@ impl std::fmt::Display for ToolError {
     }
 }
 
-/// Writes `text` to `path` under `root`, creating parent directories.
-#[sidefx::side_effect(class = "fs.write", path(path), skip(root))]
-async fn write_file(root: &Path, path: &str, text: &str) -> Result<(), ToolError> {
+/// Writes `text` to `path` under `root`, creating parent directories; tells the editor first.
+#[sidefx::side_effect(class = "fs.write", path(path), skip(turn, root))]
+async fn write_file(turn: &Turn, root: &Path, path: &str, text: &str) -> Result<(), ToolError> {
+    turn.say(&format!("writing {path}\n")).await;
     let target = root.join(path);
     if let Some(dir) = target.parent() {
         std::fs::create_dir_all(dir)?;
@@ -73,9 +77,10 @@ async fn write_file(root: &Path, path: &str, text: &str) -> Result<(), ToolError
     Ok(())
 }
 
-/// Deletes the file `path` under `root`.
-#[sidefx::side_effect(class = "fs.delete", path(path), skip(root))]
-async fn delete_file(root: &Path, path: &str) -> Result<(), ToolError> {
+/// Deletes the file `path` under `root`; tells the editor first.
+#[sidefx::side_effect(class = "fs.delete", path(path), skip(turn, root))]
+async fn delete_file(turn: &Turn, root: &Path, path: &str) -> Result<(), ToolError> {
+    turn.say(&format!("deleting {path}\n")).await;
     std::fs::remove_file(root.join(path))?;
     Ok(())
 }
@@ -143,14 +148,14 @@ async fn run_turn(turn: &Turn, root: &Path, prompt: &[Value]) -> Result<StopReas
                 let title = format!("write {path}");
                 (
                     title.clone(),
-                    turn.tool_call(title, write_file(root, path, text)).await,
+                    turn.tool_call(title, write_file(turn, root, path, text)).await,
                 )
             }
             Ok(Command::Delete { path }) => {
                 let title = format!("delete {path}");
                 (
                     title.clone(),
-                    turn.tool_call(title, delete_file(root, path)).await,
+                    turn.tool_call(title, delete_file(turn, root, path)).await,
                 )
             }
             Err(msg) => {

@@ -63,9 +63,17 @@ fn workspace() -> Workspace {
 /// Runs the agent under the official client: one session per entry of `sessions`, each entry's
 /// prompts in order, answering permission requests from `answers`.
 async fn drive(ws: &Workspace, answers: &[Answer], sessions: &[&[&str]]) -> Run {
+    drive_at(ws, None, answers, sessions).await
+}
+
+/// [`drive`] with the agent's `SIDEFX_TIER` set to `tier`.
+async fn drive_at(ws: &Workspace, tier: Option<&str>, answers: &[Answer], sessions: &[&[&str]]) -> Run {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let queue = Arc::new(Mutex::new(answers.iter().copied().collect::<VecDeque<_>>()));
-    let config = AcpAgentConfig::new(AGENT).env("SIDEFX_LOG", ws.log.display().to_string());
+    let mut config = AcpAgentConfig::new(AGENT).env("SIDEFX_LOG", ws.log.display().to_string());
+    if let Some(tier) = tier {
+        config = config.env("SIDEFX_TIER", tier);
+    }
     let stdout_seen = seen.clone();
     let agent = AcpAgent::new(config).with_debug(move |line, direction| {
         if matches!(direction, LineDirection::Stdout) {
@@ -208,6 +216,52 @@ fn statuses(run: &Run, tool_call_id: &str) -> Vec<ToolCallStatus> {
     out
 }
 
+/// What the editor saw of one tool call, and of the agent's words, in arrival order: `tool_call`
+/// and `tool_call_update` as their status, agent message chunks as their text.
+#[derive(Debug, Clone, PartialEq)]
+enum Shown {
+    Status(ToolCallStatus),
+    Said(String),
+}
+
+/// The notifications about tool call `id` and the agent's messages, in the order they arrived.
+fn timeline(run: &Run, tool_call_id: &str) -> Vec<Shown> {
+    let mut out = Vec::new();
+    for note in &run.seen.updates {
+        match &note.update {
+            SessionUpdate::ToolCall(tc) if tc.tool_call_id.0.as_ref() == tool_call_id => {
+                out.push(Shown::Status(tc.status))
+            }
+            SessionUpdate::ToolCallUpdate(u) if u.tool_call_id.0.as_ref() == tool_call_id => {
+                out.extend(u.fields.status.map(Shown::Status))
+            }
+            SessionUpdate::AgentMessageChunk(chunk) => {
+                if let ContentBlock::Text(t) = &chunk.content {
+                    out.push(Shown::Said(t.text.trim_end().to_owned()));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The announcement (`tool_call`) titled `title`: exactly one.
+fn announced<'a>(run: &'a Run, title: &str) -> &'a agent_client_protocol::v1::schema::ToolCall {
+    let found: Vec<_> = run
+        .seen
+        .updates
+        .iter()
+        .filter_map(|n| match &n.update {
+            SessionUpdate::ToolCall(tc) if tc.title == title => Some(tc),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one announcement titled {title}");
+    found[0]
+}
+
+mod announce;
 mod paths;
 mod permissions;
 mod raw;

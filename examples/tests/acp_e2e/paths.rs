@@ -63,11 +63,20 @@ async fn writes_leaving_the_session_directory_are_refused() {
             })
             .collect();
         assert_eq!(ids.len(), 1, "one tool call for {title}");
-        let seen = statuses(&run, &ids[0]);
-        assert!(
-            !seen.is_empty() && seen.iter().all(|s| *s == ToolCallStatus::Failed),
-            "{title}: {seen:?}"
+        // Announced before it was refused (kind, arguments, the path it names), then failed.
+        assert_eq!(
+            statuses(&run, &ids[0]),
+            [ToolCallStatus::Pending, ToolCallStatus::Failed],
+            "{title}"
         );
+        let tc = announced(&run, &title);
+        assert_eq!(tc.kind, ToolKind::Edit, "{title}");
+        assert_eq!(
+            tc.raw_input,
+            Some(json!({"path": path, "text": "pwned"})),
+            "{title}"
+        );
+        assert_eq!(tc.locations.len(), 1, "{title}");
         let refused = said
             .lines()
             .find(|l| l.starts_with(&format!("not done: {title}: ")))

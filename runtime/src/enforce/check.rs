@@ -11,6 +11,7 @@ use super::facts::CallFacts;
 use super::{Audit, Decision, Permit};
 use crate::approval::{self, ApprovalDecision, ApprovalDraft, Approver, Verdict};
 use crate::log::{EventLog, Topic};
+use crate::observe::{CallObserver, CallStage};
 use crate::resource::Resource;
 use crate::rules::DecidedBy;
 use crate::scope::{self, ApprovalSettings, DispatchContext, Scope};
@@ -40,6 +41,9 @@ pub struct Check {
 struct Context {
     log: Option<Arc<dyn EventLog>>,
     approver: Option<Arc<dyn Approver>>,
+    observer: Option<Arc<dyn CallObserver>>,
+    /// Whether act_auto calls get a trust record.
+    audit_auto: bool,
     /// The scopes' combined approval settings, or why nobody could approve.
     approval: Result<ApprovalSettings>,
 }
@@ -82,6 +86,8 @@ impl Check {
             context: Context {
                 log: scope.event_log().cloned(),
                 approver: scope.approver().cloned(),
+                observer: scope.observer().cloned(),
+                audit_auto: scope.audit_auto(),
                 approval: scope.approval_settings(action),
             },
             refusal,
@@ -126,11 +132,17 @@ impl Check {
             context,
             chain_index: AtomicU64::new(u64::MAX),
         };
+        call.observe(CallStage::Announced).await;
         if let Some(e) = refusal {
             call.facts.trace_with("strict_no_context", Some(e.code()), None);
+            call.observe(CallStage::Refused(&e)).await;
             return Err(e);
         }
         let result = call.enforce().await;
+        match &result {
+            Ok(_) => call.observe(CallStage::Running).await,
+            Err(e) => call.observe(CallStage::Refused(e)).await,
+        }
         if let Err(e) = &result {
             let outcome = match e {
                 Error::Skipped { .. } => "skipped",
@@ -157,6 +169,29 @@ impl Call {
         Some(self.chain_index.load(Ordering::Relaxed)).filter(|&i| i != u64::MAX)
     }
 
+    async fn observe(&self, stage: CallStage<'_>) {
+        if let Some(observer) = &self.context.observer {
+            observer.observe(&self.facts.observed(), stage).await;
+        }
+    }
+
+    /// What the permit does once the body ran: an audit record when act_auto calls are
+    /// audited, the `finished` stage when the call is observed.
+    fn permit(&self, audited: bool) -> Permit {
+        let log = self.context.log.clone().filter(|_| audited);
+        let observer = self.context.observer.clone();
+        if log.is_none() && observer.is_none() {
+            return Permit::FREE;
+        }
+        Permit {
+            audit: Some(Box::new(Audit {
+                facts: Arc::clone(&self.facts),
+                log,
+                observer,
+            })),
+        }
+    }
+
     fn log(&self) -> Result<&dyn EventLog> {
         self.context.log.as_deref().ok_or_else(|| Error::NoEventLog {
             builtin: self.facts.action.builtin.to_owned(),
@@ -171,13 +206,7 @@ impl Call {
         match self.facts.tier {
             Tier::ActAuto => {
                 self.facts.trace("proceed");
-                let audit = self.context.log.clone().map(|log| {
-                    Box::new(Audit {
-                        facts: Arc::clone(&self.facts),
-                        log,
-                    })
-                });
-                Ok(Decision::Proceed(Permit { audit }))
+                Ok(Decision::Proceed(self.permit(self.context.audit_auto)))
             }
             Tier::Shadow => Err(self.shadow().await?),
             Tier::Suggest => Err(self.refer().await?),
@@ -272,7 +301,7 @@ impl Call {
                 let record = trust::append(log, draft).await?;
                 self.facts.trace_with("approved", None, Some(record.chain_index));
                 Ok(Decision::Approved {
-                    permit: Permit::FREE,
+                    permit: self.permit(false),
                     request_id: req.request_id,
                     approvers,
                 })

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::approval::ApprovalDraft;
 use crate::log::LogEvent;
+use crate::observe::ObservedCall;
 use crate::rules::DecidedBy;
 use crate::scope::{ApprovalSettings, DispatchContext};
 use crate::telemetry::Detail;
@@ -49,6 +50,17 @@ impl CallFacts {
             tier: self.tier,
             trace_id: &self.trace_id,
             decided_by: &self.decided_by,
+        }
+    }
+
+    /// What a [`CallObserver`](crate::observe::CallObserver) is shown of this call.
+    pub fn observed(&self) -> ObservedCall<'_> {
+        ObservedCall {
+            action: &self.action,
+            agent: &self.agent,
+            tier: self.tier,
+            args: &self.args,
+            trace_id: &self.trace_id,
         }
     }
 

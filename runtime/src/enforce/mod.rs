@@ -24,6 +24,7 @@ use std::task::{Context, Poll};
 use serde_json::Value;
 
 use crate::log::EventLog;
+use crate::observe::{CallObserver, CallStage};
 use crate::resource::Resource;
 use crate::rules::DecidedBy;
 use crate::scope::{self, Scope};
@@ -66,24 +67,27 @@ pub struct Permit {
     audit: Option<Box<Audit>>,
 }
 
-/// What an audited act_auto call records once its body has run.
+/// What happens once the body of a call has run: an audited act_auto call gets its trust
+/// record, an observed call its `finished` stage.
 #[derive(Debug)]
 struct Audit {
     facts: Arc<CallFacts>,
-    log: Arc<dyn EventLog>,
+    log: Option<Arc<dyn EventLog>>,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl Permit {
     const FREE: Permit = Permit { audit: None };
 
-    /// Whether there is nothing to record after the body (no audit).
+    /// Whether there is nothing to do after the body (no audit, no observer).
     #[inline(always)]
     fn is_free(&self) -> bool {
         self.audit.is_none()
     }
 
-    /// Records the outcome when the scope audits act_auto calls; otherwise does nothing.
-    /// A failure to write the record is reported through `tracing` (the body already ran).
+    /// Records the outcome when the scope audits act_auto calls, and tells the scope's
+    /// [observer](crate::observe) the call finished; otherwise does nothing. A failure to write
+    /// the record is reported through `tracing` (the body already ran).
     ///
     /// The returned future is ready at once when there is nothing to record, and holds no
     /// more than a pointer, so an annotated builtin's own future stays small.
@@ -91,10 +95,15 @@ impl Permit {
     pub fn finish(self, ok: bool) -> Finish {
         Finish(self.audit.map(|audit| -> Pin<Box<dyn Future<Output = ()> + Send>> {
             Box::pin(async move {
-                let outcome = if ok { Outcome::Success } else { Outcome::Failure };
-                let draft = audit.facts.trust(outcome, "act_auto");
-                if let Err(e) = trust::append(audit.log.as_ref(), draft).await {
-                    tracing::error!(target: "sidefx::decision", builtin = audit.facts.action.builtin, error = %e, "audit trust record lost");
+                if let Some(log) = &audit.log {
+                    let outcome = if ok { Outcome::Success } else { Outcome::Failure };
+                    let draft = audit.facts.trust(outcome, "act_auto");
+                    if let Err(e) = trust::append(log.as_ref(), draft).await {
+                        tracing::error!(target: "sidefx::decision", builtin = audit.facts.action.builtin, error = %e, "audit trust record lost");
+                    }
+                }
+                if let Some(observer) = &audit.observer {
+                    observer.observe(&audit.facts.observed(), CallStage::Finished { ok }).await;
                 }
             })
         }))
@@ -212,7 +221,7 @@ fn gate_in(
         return gate_rules(scope, action, resources());
     }
     match scope.decide_cached(action) {
-        Ok((agent, Tier::ActAuto, false)) if !scope.audit_auto() => {
+        Ok((agent, Tier::ActAuto, false)) if quiet(scope) => {
             if facts::traced() {
                 let trace = scope.dispatch().and_then(|d| d.trace_id.as_deref()).unwrap_or("");
                 trace_proceed(action, agent, trace);
@@ -223,12 +232,19 @@ fn gate_in(
     }
 }
 
+/// Whether an act_auto call may run without its arguments: nothing audits it and nothing
+/// observes it.
+#[inline(always)]
+fn quiet(scope: &Scope) -> bool {
+    scope.observer().is_none() && !scope.audit_auto()
+}
+
 /// The gate under a policy with rules, for a call whose resources have been read.
 #[cold]
 #[inline(never)]
 fn gate_rules(scope: &Scope, action: &SideEffectAction, resources: Vec<Resource>) -> Gate {
     match scope.decide_call(action, &resources) {
-        Ok((agent, Tier::ActAuto, false, by)) if !scope.audit_auto() => {
+        Ok((agent, Tier::ActAuto, false, by)) if quiet(scope) => {
             let traced = Traced {
                 action,
                 agent,
