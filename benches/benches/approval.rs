@@ -16,6 +16,8 @@
 //!   - `cli`: the real reviewer CLI, `sidefx approvals approve ID --reviewer R --log PATH`;
 //!     latency = from spawning the process to the body running (includes process start-up and
 //!     opening the log).
+//! * across processes on PostgreSQL (when `SIDEFX_TEST_POSTGRES` is set, as under
+//!   `scripts/with-postgres`): the same, the waiter woken by LISTEN/NOTIFY.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -98,7 +100,7 @@ fn unix_ns(t: SystemTime) -> u128 {
 fn cross_process(
     rt: &tokio::runtime::Runtime,
     log: &Arc<dyn EventLog>,
-    path: &Path,
+    path: &std::ffi::OsStr,
     cli: Option<&Path>,
 ) -> Result<Duration, String> {
     rt.block_on(async {
@@ -205,8 +207,9 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.db");
     let log: Arc<dyn EventLog> = Arc::new(SqliteEventLog::open(&path).expect("open"));
-    let helper: Result<Vec<Duration>, String> =
-        (0..30).map(|_| cross_process(&rt, &log, &path, None)).collect();
+    let helper: Result<Vec<Duration>, String> = (0..30)
+        .map(|_| cross_process(&rt, &log, path.as_os_str(), None))
+        .collect();
     report(
         "approval_wake/cross_process/helper (respond start -> body)",
         helper,
@@ -214,7 +217,7 @@ fn bench(c: &mut Criterion) {
     match cli_binary() {
         Some(cli) => {
             let via_cli: Result<Vec<Duration>, String> = (0..20)
-                .map(|_| cross_process(&rt, &log, &path, Some(&cli)))
+                .map(|_| cross_process(&rt, &log, path.as_os_str(), Some(&cli)))
                 .collect();
             report(
                 "approval_wake/cross_process/cli (spawn `sidefx approvals approve` -> body)",
@@ -222,6 +225,33 @@ fn bench(c: &mut Criterion) {
             );
         }
         None => println!("approval_wake/cross_process/cli: skipped (no sidefx CLI binary)"),
+    }
+
+    let Some(url) = std::env::var("SIDEFX_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!(
+            "approval_wake/postgres: skipped (SIDEFX_TEST_POSTGRES is unset; run under scripts/with-postgres)"
+        );
+        return;
+    };
+    let pg: Arc<dyn EventLog> = Arc::new(sidefx::log::PostgresEventLog::open(&url).expect("open"));
+    let target = std::ffi::OsString::from(&url);
+    let helper: Result<Vec<Duration>, String> =
+        (0..30).map(|_| cross_process(&rt, &pg, &target, None)).collect();
+    report(
+        "approval_wake/postgres/helper (respond start -> body, LISTEN/NOTIFY)",
+        helper,
+    );
+    if let Some(cli) = cli_binary() {
+        let via_cli: Result<Vec<Duration>, String> = (0..20)
+            .map(|_| cross_process(&rt, &pg, &target, Some(&cli)))
+            .collect();
+        report(
+            "approval_wake/postgres/cli (spawn `sidefx approvals approve --log postgres://..` -> body)",
+            via_cli,
+        );
     }
 }
 

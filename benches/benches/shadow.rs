@@ -10,6 +10,10 @@
 //!   callers share one commit). Measured with 1 caller and with 64 concurrent callers (tasks on
 //!   a 2-worker runtime, scope propagated with `sidefx::spawn`), each making calls back to back.
 //!
+//! * PostgreSQL: `PostgresEventLog` on the server of `SIDEFX_TEST_POSTGRES` (run the benches under
+//!   `scripts/with-postgres`: a local throwaway cluster, default `synchronous_commit = on`), the
+//!   same 1 and 64 callers; skipped with a notice when the variable is unset.
+//!
 //! Throughput is criterion's `elements/s` (one element = one decision). The memory group also
 //! measures SHA-256 of 1 KiB (the `sha2` crate, which uses the CPU's SHA extensions when it has
 //! them), the baseline a decision is compared against in the same run.
@@ -19,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sidefx::log::{EventLog, MemoryEventLog, SqliteEventLog};
+use sidefx::log::{EventLog, MemoryEventLog, PostgresEventLog, SqliteEventLog};
 use sidefx::{AutonomyPolicy, Tier};
 
 /// The error type of the builtin.
@@ -157,6 +161,32 @@ fn bench(c: &mut Criterion) {
             .await
             .expect("verify");
         assert!(v.is_valid(), "SQLite trust chain broken: {v:?}");
+    });
+
+    let Some(url) = std::env::var("SIDEFX_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("shadow_postgres: skipped (SIDEFX_TEST_POSTGRES is unset; run under scripts/with-postgres)");
+        return;
+    };
+    let postgres: Arc<dyn EventLog> = Arc::new(PostgresEventLog::open(&url).expect("open"));
+    let mut group = c.benchmark_group("shadow_postgres");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("side_effect/1_caller", |b| {
+        b.iter_custom(|iters| multi.block_on(sequential(postgres.clone(), iters)));
+    });
+    group.bench_function("side_effect/64_callers", |b| {
+        b.iter_custom(|iters| multi.block_on(concurrent(postgres.clone(), iters, 64)));
+    });
+    group.finish();
+    multi.block_on(async {
+        let v = sidefx::trust::verify_chain(postgres.as_ref())
+            .await
+            .expect("verify");
+        assert!(v.is_valid(), "PostgreSQL trust chain broken: {v:?}");
     });
 }
 

@@ -1,4 +1,5 @@
-//! Helper of the cross-process approval-wake benchmark: opens the SQLite log at `PATH`, reads
+//! Helper of the cross-process approval-wake benchmark: opens the log at `PATH` (a file or a
+//! `postgres://` URL), reads
 //! the wall clock, answers request `ID` as an approval, and prints the clock reading (ns since
 //! the Unix epoch) taken just before `respond`, so the waiting process can compute the latency.
 //!
@@ -16,13 +17,21 @@ fn main() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(&e));
-    let log = sidefx::log::SqliteEventLog::open_existing(&path).unwrap_or_else(|e| fail(&e));
+    let log = sidefx::log::LogTarget::parse(&path)
+        .and_then(|t| t.open_existing())
+        .unwrap_or_else(|e| fail(&e));
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_else(|e| fail(&e))
         .as_nanos();
-    rt.block_on(sidefx::approval::respond(&log, &id, "bench-reviewer", true, None))
-        .unwrap_or_else(|e| fail(&e));
+    rt.block_on(sidefx::approval::respond(
+        log.as_ref(),
+        &id,
+        "bench-reviewer",
+        true,
+        None,
+    ))
+    .unwrap_or_else(|e| fail(&e));
     println!("{started}");
 }
 
