@@ -29,6 +29,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::bail;
 use clap::{Parser, Subcommand};
 use cmd::{approvals, log, policy, trust};
 use sidefx::log::{EventLog, LogTarget};
@@ -65,11 +66,9 @@ enum Command {
     Policy(policy::PolicyCmd),
 }
 
-type Res<T = ()> = Result<T, String>;
-
-fn err(e: sidefx::Error) -> String {
-    e.to_string()
-}
+/// Every command's result: an error is printed as one line (its `Display`, which for a sidefx
+/// error already names its cause).
+type Res<T = ()> = anyhow::Result<T>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -79,7 +78,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail(&message),
+        Err(e) => fail(&e.to_string()),
     }
 }
 
@@ -101,7 +100,7 @@ fn open_log(target: Option<OsString>) -> Res<Arc<dyn EventLog>> {
         return Err(format!(
             "no sidefx event log at {}: the file does not exist (pass --log PATH|URL or set SIDEFX_LOG)",
             path.display()
-        ));
+        );
     }
     target.open_existing().map_err(err)
 }

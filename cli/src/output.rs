@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::io::Write;
 
+use anyhow::anyhow;
+
 use crate::Res;
 
 /// `s` with each character a terminal could act on written as a visible escape: C0 and C1
@@ -43,7 +45,7 @@ pub fn out_text(text: &str) -> Res {
 
 /// Writes `value` as pretty JSON, exactly (no escaping: scripts get the stored strings).
 pub fn out_json(value: &impl serde::Serialize) -> Res {
-    let text = serde_json::to_string_pretty(value).map_err(|e| format!("cannot encode JSON: {e}"))?;
+    let text = serde_json::to_string_pretty(value).map_err(|e| anyhow!("cannot encode JSON: {e}"))?;
     out(&format!("{text}\n"))
 }
 
@@ -54,7 +56,7 @@ pub fn out(text: &str) -> Res {
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => Err(format!("cannot write to stdout: {e}")),
+        Err(e) => Err(anyhow!("cannot write to stdout: {e}")),
     }
 }
 

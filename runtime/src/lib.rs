@@ -52,6 +52,7 @@ pub mod canonical;
 mod enforce;
 mod error;
 pub mod log;
+mod names;
 pub mod observe;
 mod policy;
 mod quote;
@@ -69,7 +70,8 @@ pub use action::SideEffectAction;
 /// Re-exported so hosts can implement [`log::EventLog`] and [`approval::Approver`].
 pub use async_trait::async_trait;
 pub use enforce::{Decision, Finish, Permit, enforce};
-pub use error::{Error, Result};
+pub use error::{Error, Failure, Refusal, RefusalKind, Result};
+pub use names::ParseNameError;
 pub use policy::{AutonomyPolicy, Explanation};
 pub use replay::replay;
 pub use scope::{

@@ -1,6 +1,5 @@
 //! Autonomy tiers (SPEC §3).
 
-use std::fmt;
 use std::str::FromStr;
 
 /// How much autonomy an agent has for an action, least to most autonomous.
@@ -15,8 +14,22 @@ use std::str::FromStr;
 /// assert_eq!(Tier::Suggest.to_string(), "suggest");
 /// assert_eq!(serde_json::to_string(&Tier::ActAuto).unwrap(), "\"act_auto\"");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Tier {
     /// The call is recorded as a proposal and never runs.
     Shadow,
@@ -35,27 +48,11 @@ impl Tier {
     /// assert_eq!(sidefx::Tier::ALL.len(), 4);
     /// ```
     pub const ALL: [Tier; 4] = [Tier::Shadow, Tier::Suggest, Tier::ActWithApproval, Tier::ActAuto];
-
-    /// The canonical snake_case name.
-    ///
-    /// ```
-    /// assert_eq!(sidefx::Tier::ActWithApproval.as_str(), "act_with_approval");
-    /// ```
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Tier::Shadow => "shadow",
-            Tier::Suggest => "suggest",
-            Tier::ActWithApproval => "act_with_approval",
-            Tier::ActAuto => "act_auto",
-        }
-    }
 }
 
-impl fmt::Display for Tier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// `as_str` (`Tier::ActWithApproval.as_str() == "act_with_approval"`) and `Display`; parsing
+// below also accepts dashes and suggests a close name.
+crate::names::named!(Tier);
 
 /// The error of parsing a [`Tier`]; it lists the accepted names.
 ///
@@ -77,12 +74,9 @@ impl FromStr for Tier {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let normalized = s.replace('-', "_");
-        Tier::ALL
-            .into_iter()
-            .find(|t| t.as_str() == normalized)
-            .ok_or_else(|| ParseTierError {
-                input: s.to_owned(),
-                suggestion: sidefx_catalogue::closest(&normalized, Tier::ALL.iter().map(|t| t.as_str())),
-            })
+        crate::names::parse(&normalized).ok_or_else(|| ParseTierError {
+            input: s.to_owned(),
+            suggestion: sidefx_catalogue::closest(&normalized, Tier::ALL.iter().map(|t| t.as_str())),
+        })
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use sidefx::approval::{self, ApprovalDecision, ApprovalDraft};
+use sidefx::approval::{self, ApprovalDecision, ApprovalDraft, ApprovalState};
 use sidefx::log::{EventLog, LogEvent, SqliteEventLog, Topic, subscribe};
 use sidefx::trust::{self, Outcome, TrustDraft, TrustRecord};
 use sidefx::{Error, Tier};
@@ -328,7 +328,7 @@ async fn a_pending_request_outlives_the_process_that_filed_it() {
     let status = approval::respond(&log, &request_id, "alice", true, None)
         .await
         .unwrap();
-    assert_eq!(status.state(), "approved");
+    assert_eq!(status.state(), ApprovalState::Approved);
     drop(log);
 
     let reopened = SqliteEventLog::open_existing(&path).unwrap();

@@ -1,13 +1,14 @@
 //! `sidefx approvals`: list, show, approve and deny human approval requests.
 
+use anyhow::{anyhow, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
-use sidefx::approval::{self, ApprovalDecision, ApprovalStatus};
+use sidefx::approval::{self, ApprovalDecision, ApprovalState, ApprovalStatus};
 use sidefx::log::{EventLog, rfc3339_ms};
 
+use crate::Res;
 use crate::output::{escape, out_json, out_text};
 use crate::table::Table;
-use crate::{Res, err};
 
 #[derive(Debug, Subcommand)]
 pub enum ApprovalsCmd {
@@ -47,7 +48,7 @@ pub enum ApprovalsCmd {
 }
 
 fn status_json(s: &ApprovalStatus) -> Res<Value> {
-    let mut v = serde_json::to_value(s).map_err(|e| format!("cannot encode JSON: {e}"))?;
+    let mut v = serde_json::to_value(s).map_err(|e| anyhow!("cannot encode JSON: {e}"))?;
     v["state"] = json!(s.state());
     Ok(v)
 }
@@ -82,10 +83,10 @@ fn decision_text(d: Option<&ApprovalDecision>) -> String {
 pub async fn run(log: &dyn EventLog, cmd: ApprovalsCmd, json: bool) -> Res {
     match cmd {
         ApprovalsCmd::List { pending } => {
-            let all = approval::list(log).await.map_err(err)?;
+            let all = approval::list(log).await?;
             let shown: Vec<_> = all
                 .into_iter()
-                .filter(|s| !pending || s.state() == "pending")
+                .filter(|s| !pending || s.state() == ApprovalState::Pending)
                 .collect();
             if json {
                 let v: Res<Vec<Value>> = shown.iter().map(status_json).collect();
@@ -105,7 +106,7 @@ pub async fn run(log: &dyn EventLog, cmd: ApprovalsCmd, json: bool) -> Res {
                 let r = &s.request;
                 t.row(vec![
                     r.request_id.clone(),
-                    s.state().into(),
+                    s.state().to_string(),
                     r.agent.clone(),
                     r.builtin.clone(),
                     r.action.clone(),
@@ -126,7 +127,7 @@ pub async fn run(log: &dyn EventLog, cmd: ApprovalsCmd, json: bool) -> Res {
             out_text(&t.render(empty))
         }
         ApprovalsCmd::Show { id } => {
-            let s = approval::status(log, &id).await.map_err(err)?;
+            let s = approval::status(log, &id).await?;
             if json {
                 return out_json(&status_json(&s)?);
             }
@@ -152,7 +153,7 @@ fn show_text(s: &ApprovalStatus) -> String {
     let mut text = String::new();
     for (k, v) in [
         ("request", r.request_id.clone()),
-        ("state", s.state().to_owned()),
+        ("state", s.state().to_string()),
         ("agent", r.agent.clone()),
         ("builtin", r.builtin.clone()),
         ("action", r.action.clone()),
@@ -199,51 +200,45 @@ async fn answer(
 ) -> Res {
     let reviewer = reviewer.trim();
     if reviewer.is_empty() {
-        return Err("--reviewer must name who answers; an anonymous answer does not count".into());
+        bail!("--reviewer must name who answers; an anonymous answer does not count");
     }
-    let before = approval::status(log, id).await.map_err(err)?;
+    let before = approval::status(log, id).await?;
     if before.decision.is_some() {
-        return Err(format!(
+        bail!(
             "approval request {id} is already decided ({}); later answers are ignored",
             decision_text(before.decision.as_ref())
-        ));
+        );
     }
     let r = &before.request;
     if !r.reviewers.is_empty() && !r.reviewers.iter().any(|x| x == reviewer) {
-        return Err(format!(
+        bail!(
             "`{reviewer}` is not a reviewer of approval request {id} (reviewers: {}); the answer would not count",
             r.reviewers.join(", ")
-        ));
+        );
     }
     if before
         .responses
         .iter()
         .any(|x| x.reviewer.as_deref() == Some(reviewer))
     {
-        return Err(format!(
-            "`{reviewer}` already answered approval request {id}; a second answer would not count"
-        ));
+        bail!("`{reviewer}` already answered approval request {id}; a second answer would not count");
     }
-    if before.state() == "expired" {
-        return Err(format!(
+    if before.state() == ApprovalState::Expired {
+        bail!(
             "approval request {id} passed its deadline ({}); it can no longer be answered",
             r.deadline
-        ));
+        );
     }
-    let after = approval::respond(log, id, reviewer, approve, reason)
-        .await
-        .map_err(err)?;
-    if after.state() == "timed_out" {
-        return Err(format!(
-            "approval request {id} reached its deadline before the answer; it timed out"
-        ));
+    let after = approval::respond(log, id, reviewer, approve, reason).await?;
+    if after.state() == ApprovalState::TimedOut {
+        bail!("approval request {id} reached its deadline before the answer; it timed out");
     }
     if json {
         return out_json(&status_json(&after)?);
     }
     let verb = if approve { "approved" } else { "denied" };
     let now = match after.state() {
-        "pending" => format!(
+        ApprovalState::Pending => format!(
             "still pending ({} of {} approvals)",
             after.responses.iter().filter(|x| x.approved).count(),
             r.quorum

@@ -3,14 +3,15 @@
 
 use std::path::PathBuf;
 
+use anyhow::bail;
 use clap::Args;
 use serde_json::json;
 use sidefx::resource::{Resource, ResourceKind, ResourceValue};
 use sidefx::rules::RuleEnv;
 use sidefx::{AutonomyPolicy, SideEffectAction, Tier};
 
+use crate::Res;
 use crate::output::{escape, out_json, out_text};
-use crate::{Res, err};
 
 /// The hypothetical call to explain.
 #[derive(Debug, Args)]
@@ -48,16 +49,16 @@ fn leak(s: &str) -> &'static str {
 
 /// Runs `policy explain`.
 pub fn run(args: ExplainArgs, json: bool) -> Res {
-    let policy = AutonomyPolicy::load(&args.file).map_err(err)?;
+    let policy = AutonomyPolicy::load(&args.file)?;
     let class = match args.class.as_deref() {
         Some(c) if !c.trim().is_empty() => leak(c),
         _ => match sidefx::registry::lookup(&args.builtin) {
             Some(info) => info.class,
             None => {
-                return Err(format!(
+                bail!(
                     "builtin `{}` is not linked into this CLI, so its class is unknown; pass --class, such as --class fs.write",
                     args.builtin
-                ));
+                );
             }
         },
     };

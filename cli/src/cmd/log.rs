@@ -6,9 +6,9 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 use sidefx::log::{EventLog, StoredEvent, Topic, rfc3339_ms, subscribe};
 
+use crate::Res;
 use crate::output::{escape, out, out_text};
 use crate::table::shorten;
-use crate::{Res, err};
 
 #[derive(Debug, Subcommand)]
 pub enum LogCmd {
@@ -73,9 +73,9 @@ pub async fn run(log: Arc<dyn EventLog>, cmd: LogCmd, json: bool) -> Res {
 
 async fn tail(log: Arc<dyn EventLog>, topic: Option<String>, follow: bool, limit: usize, json: bool) -> Res {
     let topics = match topic {
-        Some(t) => vec![Topic::new(t).map_err(err)?],
+        Some(t) => vec![Topic::new(t)?],
         None => {
-            let mut t = log.topics().await.map_err(err)?;
+            let mut t = log.topics().await?;
             if follow {
                 for known in [Topic::TRIGGER_OUTBOX, Topic::TRUST_GRAPH, Topic::HITL_APPROVALS] {
                     if !t.contains(&known) {
@@ -89,11 +89,10 @@ async fn tail(log: Arc<dyn EventLog>, topic: Option<String>, follow: bool, limit
     let mut recent = Vec::new();
     let mut cursors = Vec::new();
     for t in &topics {
-        let last = log.last_id(t).await.map_err(err)?;
+        let last = log.last_id(t).await?;
         let events = log
             .read_range(t, last.saturating_sub(limit as u64), limit)
-            .await
-            .map_err(err)?;
+            .await?;
         let cursor = events.last().map_or(last, |e| e.id.max(last));
         cursors.push((t.clone(), cursor));
         recent.extend(events.into_iter().map(|e| (t.clone(), e)));
@@ -110,13 +109,13 @@ async fn tail(log: Arc<dyn EventLog>, topic: Option<String>, follow: bool, limit
     if !follow {
         return Ok(());
     }
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(Topic, StoredEvent), String>>(256);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<sidefx::Result<(Topic, StoredEvent)>>(256);
     for (t, cursor) in cursors {
         let (log, tx) = (log.clone(), tx.clone());
         tokio::spawn(async move {
             let mut sub = subscribe(log.as_ref(), t.clone(), cursor);
             loop {
-                let next = sub.next().await.map(|e| (t.clone(), e)).map_err(err);
+                let next = sub.next().await.map(|e| (t.clone(), e));
                 let stop = next.is_err();
                 if tx.send(next).await.is_err() || stop {
                     return;

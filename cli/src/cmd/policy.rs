@@ -4,13 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::{anyhow, bail};
 use clap::Subcommand;
 use serde_json::json;
 use sidefx::AutonomyPolicy;
 use sidefx::registry::{BuiltinInfo, Registry};
 
+use crate::Res;
 use crate::output::{escape, out_json, out_text};
-use crate::{Res, err};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCmd {
@@ -55,20 +56,20 @@ fn leak(s: &str) -> &'static str {
 /// The custom classes a crate declares under `[package.metadata.sidefx.classes]`.
 fn declared_classes(manifest: &Path) -> Res<Vec<String>> {
     let text = std::fs::read_to_string(manifest)
-        .map_err(|e| format!("cannot read manifest {}: {e}", manifest.display()))?;
+        .map_err(|e| anyhow!("cannot read manifest {}: {e}", manifest.display()))?;
     let declared = sidefx::catalogue::manifest::parse_manifest(&text)
-        .map_err(|e| format!("{}: {e}", manifest.display()))?;
+        .map_err(|e| anyhow!("{}: {e}", manifest.display()))?;
     if declared.is_empty() {
-        return Err(format!(
+        bail!(
             "{} declares no custom classes; add `[package.metadata.sidefx.classes]` with `\"payments.charge\" = \"payments.write\"`",
             manifest.display()
-        ));
+        );
     }
     declared
         .into_iter()
         .map(|class| match sidefx::catalogue::is_valid_class_name(&class.name) {
             true => Ok(class.name),
-            false => Err(format!(
+            false => Err(anyhow!(
                 "{}: `{}` is not a valid class name; use dot-separated lowercase segments such as payments.charge",
                 manifest.display(),
                 class.name
@@ -84,16 +85,14 @@ fn check(file: &Path, builtins: &[String], manifests: &[PathBuf], json: bool) ->
             .split_once('=')
             .filter(|(n, c)| !n.is_empty() && !c.is_empty())
         else {
-            return Err(format!(
-                "--builtin {spec:?}: expected NAME=CLASS, such as git.push=git.write"
-            ));
+            bail!("--builtin {spec:?}: expected NAME=CLASS, such as git.push=git.write");
         };
         let capability = sidefx::catalogue::capability_of(class).unwrap_or(class);
         if sidefx::catalogue::capability_of(class).is_none() && !sidefx::catalogue::is_valid_class_name(class)
         {
-            return Err(format!(
+            bail!(
                 "--builtin {spec:?}: `{class}` is not a valid class name; use dot-separated lowercase segments such as payments.charge"
-            ));
+            );
         }
         entries.push(BuiltinInfo::new(leak(name), leak(class), leak(capability)));
     }
@@ -103,10 +102,10 @@ fn check(file: &Path, builtins: &[String], manifests: &[PathBuf], json: bool) ->
             registry = registry.with_class(class);
         }
     }
-    let policy = AutonomyPolicy::load(file).map_err(err)?;
+    let policy = AutonomyPolicy::load(file)?;
     policy
         .validate(&registry)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
     if json {
         out_json(&json!({ "file": file, "valid": true }))
     } else {

@@ -7,9 +7,9 @@ use sidefx::AutonomyPolicy;
 use sidefx::log::EventLog;
 use sidefx::replay::{ReplayFilter, ReplayReport};
 
+use crate::Res;
 use crate::output::{escape, out_json, out_text};
 use crate::table::Table;
-use crate::{Res, err};
 
 /// Arguments of `sidefx policy replay`.
 #[derive(Debug, clap::Args)]
@@ -30,7 +30,7 @@ pub struct ReplayArgs {
 
 /// Replays the candidate on the log and prints the report.
 pub async fn run(log: &dyn EventLog, args: ReplayArgs, json: bool) -> Res {
-    let candidate = AutonomyPolicy::load(&args.candidate).map_err(err)?;
+    let candidate = AutonomyPolicy::load(&args.candidate)?;
     let mut filter = ReplayFilter::default();
     if let Some(since) = args.since.as_deref() {
         filter = filter.since_ms(super::trust::parse_since(since)?);
@@ -41,7 +41,7 @@ pub async fn run(log: &dyn EventLog, args: ReplayArgs, json: bool) -> Res {
     if let Some(dir) = args.workspace {
         filter = filter.workspace(dir);
     }
-    let report = sidefx::replay(log, &candidate, &filter).await.map_err(err)?;
+    let report = sidefx::replay(log, &candidate, &filter).await?;
     if json {
         return out_json(&report);
     }

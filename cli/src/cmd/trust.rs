@@ -2,14 +2,15 @@
 
 use std::time::UNIX_EPOCH;
 
+use anyhow::anyhow;
 use clap::Subcommand;
 use serde_json::json;
 use sidefx::log::{EventLog, Topic, now_ms};
 use sidefx::trust::{self, Outcome, TrustQuery, TrustRecord};
 
+use crate::Res;
 use crate::output::{out, out_json, out_text};
 use crate::table::Table;
-use crate::{Res, err};
 
 #[derive(Debug, Subcommand)]
 pub enum TrustCmd {
@@ -59,17 +60,17 @@ pub async fn run(log: &dyn EventLog, cmd: TrustCmd, json: bool) -> Res {
             let query = TrustQuery {
                 agent,
                 action,
-                outcome: outcome.map(|o| o.parse::<Outcome>()).transpose().map_err(err)?,
+                outcome: outcome.map(|o| o.parse::<Outcome>()).transpose()?,
                 tier: tier
                     .map(|t| t.parse::<sidefx::Tier>())
                     .transpose()
-                    .map_err(|e| format!("--tier: {e}"))?,
+                    .map_err(|e| anyhow!("--tier: {e}"))?,
                 since_ms: since.as_deref().map(parse_since).transpose()?,
                 until_ms: None,
                 trace_id: trace,
                 limit,
             };
-            let records = trust::query(log, &query).await.map_err(err)?;
+            let records = trust::query(log, &query).await?;
             if json {
                 return out_json(&records);
             }
@@ -100,7 +101,7 @@ pub async fn run(log: &dyn EventLog, cmd: TrustCmd, json: bool) -> Res {
             out_text(&t.render("no trust records match"))
         }
         TrustCmd::Verify => {
-            let v = trust::verify_chain(log).await.map_err(err)?;
+            let v = trust::verify_chain(log).await?;
             if json {
                 out_json(&json!({
                     "valid": v.is_valid(),
@@ -112,7 +113,7 @@ pub async fn run(log: &dyn EventLog, cmd: TrustCmd, json: bool) -> Res {
             }
             match v.first_broken {
                 None => Ok(()),
-                Some(link) => Err(format!(
+                Some(link) => Err(anyhow!(
                     "trust chain broken at {link} ({} records read)",
                     v.records
                 )),
@@ -120,15 +121,12 @@ pub async fn run(log: &dyn EventLog, cmd: TrustCmd, json: bool) -> Res {
         }
         TrustCmd::Export => {
             let mut text = String::new();
-            for e in sidefx::log::read_all(log, &Topic::TRUST_GRAPH)
-                .await
-                .map_err(err)?
-            {
+            for e in sidefx::log::read_all(log, &Topic::TRUST_GRAPH).await? {
                 // Only what the hash covers: the record re-encoded, not the stored bytes.
                 let record = TrustRecord::from_event(&e.event).map_err(|x| {
-                    format!("trust record at event {}: {x} (run `sidefx trust verify`)", e.id)
+                    anyhow!("trust record at event {}: {x} (run `sidefx trust verify`)", e.id)
                 })?;
-                let value = serde_json::to_value(&record).map_err(|x| format!("cannot encode JSON: {x}"))?;
+                let value = serde_json::to_value(&record).map_err(|x| anyhow!("cannot encode JSON: {x}"))?;
                 text.push_str(&sidefx::canonical::to_string(&value));
                 text.push('\n');
             }
@@ -148,7 +146,7 @@ pub(crate) fn parse_since(s: &str) -> Res<u64> {
     if let Ok(d) = humantime::parse_duration(s) {
         return Ok(now_ms().saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
     }
-    Err(format!(
+    Err(anyhow!(
         "--since {s:?} is neither an RFC 3339 time (2025-01-31T12:00:00Z) nor a duration ago (90m, 24h, 7d)"
     ))
 }

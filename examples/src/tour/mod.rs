@@ -26,7 +26,7 @@ use sidefx::log::{EventLog, Topic};
 use sidefx::registry;
 use sidefx::resource::{Resource, ResourceKind, ResourceValue};
 use sidefx::trust::{self, ChainVerification, TrustQuery, TrustRecord};
-use sidefx::{AutonomyPolicy, DispatchContext};
+use sidefx::{AutonomyPolicy, DispatchContext, RefusalKind};
 
 pub use builtins::{ToolError, charge_card, delete_file, exec, git_push, shell, write_file};
 pub use replay::candidates;
@@ -335,10 +335,12 @@ async fn one_call(
             format!("approved by {}; {done}", r.approver.as_deref().unwrap_or("?"))
         }
         (Ok(done), _) => done.clone(),
-        (Err(ToolError::Refused(e @ sidefx::Error::ApprovalDenied { reviewer, .. })), _) => {
-            format!("denied by {reviewer}; not run: {}", e.code())
-        }
-        (Err(ToolError::Refused(e)), _) => format!("not run: {}", e.code()),
+        (Err(ToolError::Refused(e)), _) => match e.refusal().map(|r| &r.kind) {
+            Some(RefusalKind::ApprovalDenied { reviewer, .. }) => {
+                format!("denied by {reviewer}; not run: {}", e.code())
+            }
+            _ => format!("not run: {}", e.code()),
+        },
         (Err(e), _) => format!("failed: {e}"),
     };
     Ok(Row {

@@ -70,7 +70,7 @@ async fn allow_once_writes_the_file() {
     assert_eq!(rec.metadata["acp"]["grant"], Value::Null);
     let approvals = sidefx::approval::list(&run.log).await.unwrap();
     assert_eq!(approvals.len(), 1);
-    assert_eq!(approvals[0].state(), "approved");
+    assert_eq!(approvals[0].state(), sidefx::approval::ApprovalState::Approved);
     assert_eq!(
         approvals[0].responses[0].reviewer.as_deref(),
         Some(format!("acp:{sid}").as_str())

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{ApprovalDecision, ApprovalDraft, ApprovalRequest, ApprovalResponse, ApprovalStatus, resolve};
+use super::{
+    ApprovalDecision, ApprovalDraft, ApprovalRequest, ApprovalResponse, ApprovalState, ApprovalStatus,
+    resolve,
+};
 use crate::log::{Conflicts, EventId, EventLog, LogEvent, StoredEvent, Topic, now_ms, rfc3339_ms, subscribe};
 use crate::{Error, Result};
 
@@ -51,7 +54,8 @@ pub async fn request(log: &dyn EventLog, draft: ApprovalDraft) -> Result<Approva
         decided_by: draft.decided_by,
         event_id: 0,
     };
-    let payload = serde_json::to_value(&req).map_err(|e| Error::Log(e.to_string()))?;
+    let payload =
+        serde_json::to_value(&req).map_err(|e| Error::log("cannot encode the approval request", e))?;
     let ev = event("approval_requested", &req.request_id, payload)
         .with_header("agent", req.agent.clone())
         .with_header("trace_id", req.trace_id.clone());
@@ -151,7 +155,7 @@ pub async fn pending(log: &dyn EventLog) -> Result<Vec<ApprovalRequest>> {
     Ok(list(log)
         .await?
         .into_iter()
-        .filter(|s| s.state() == "pending")
+        .filter(|s| s.state() == ApprovalState::Pending)
         .map(|s| s.request)
         .collect())
 }
@@ -164,7 +168,7 @@ pub async fn pending(log: &dyn EventLog) -> Result<Vec<ApprovalRequest>> {
 /// let log = sidefx::log::MemoryEventLog::new();
 /// let req = sidefx::approval::request(&log, sidefx::approval::ApprovalDraft::new("a", "b", "c")).await.unwrap();
 /// let s = sidefx::approval::respond(&log, &req.request_id, "bob", false, Some("not today".into())).await.unwrap();
-/// assert_eq!(s.state(), "denied");
+/// assert_eq!(s.state(), sidefx::approval::ApprovalState::Denied);
 /// # });
 /// ```
 pub async fn respond(
@@ -178,7 +182,7 @@ pub async fn respond(
     if before.decision.is_some() {
         return Err(Error::ApprovalClosed {
             request_id: request_id.to_owned(),
-            state: before.state().to_owned(),
+            state: before.state(),
         });
     }
     let response = ApprovalResponse {
@@ -188,7 +192,8 @@ pub async fn respond(
         reason,
         responded_at_ms: now_ms(),
     };
-    let payload = serde_json::to_value(&response).map_err(|e| Error::Log(e.to_string()))?;
+    let payload =
+        serde_json::to_value(&response).map_err(|e| Error::log("cannot encode the approval response", e))?;
     log.append(
         &Topic::HITL_APPROVALS,
         event("response_received", request_id, payload),
@@ -218,7 +223,7 @@ async fn settle(log: &dyn EventLog, request: &ApprovalRequest) -> Result<Option<
             return Err(Error::Log(format!(
                 "approval request {} is no longer in the log (a bounded log dropped it); the call fails closed",
                 request.request_id
-            )));
+            ).into()));
         };
         if let Some(d) = &s.decision {
             return Ok(Some(d.clone()));
@@ -228,7 +233,8 @@ async fn settle(log: &dyn EventLog, request: &ApprovalRequest) -> Result<Option<
             None if now_ms() > request.deadline_ms => ApprovalDecision::TimedOut,
             None => return Ok(None),
         };
-        let mut payload = serde_json::to_value(&decision).map_err(|e| Error::Log(e.to_string()))?;
+        let mut payload = serde_json::to_value(&decision)
+            .map_err(|e| Error::log("cannot encode the approval decision", e))?;
         payload["request_id"] = json!(request.request_id);
         payload["decided_at_ms"] = json!(now_ms());
         let ev = event(decision.kind(), &request.request_id, payload);

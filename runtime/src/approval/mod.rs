@@ -21,9 +21,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod flow;
+mod state;
 mod watch;
 
 pub use flow::{list, pending, request, respond, status, wait};
+pub use state::ApprovalState;
 pub use watch::{Requests, request_for_trace, requests};
 
 use crate::Result;
@@ -351,15 +353,24 @@ pub struct ApprovalStatus {
 }
 
 impl ApprovalStatus {
-    /// `pending`, `expired` (deadline passed, nobody recorded the timeout yet), `approved`,
-    /// `denied` or `timed_out`.
-    pub fn state(&self) -> &'static str {
+    /// Where the request stands: pending, expired (deadline passed, nobody recorded the
+    /// timeout yet), approved, denied or timed out.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use sidefx::approval::{self, ApprovalDraft, ApprovalState};
+    /// let log = sidefx::log::MemoryEventLog::new();
+    /// let req = approval::request(&log, ApprovalDraft::new("a", "b", "c")).await.unwrap();
+    /// assert_eq!(approval::status(&log, &req.request_id).await.unwrap().state(), ApprovalState::Pending);
+    /// # });
+    /// ```
+    pub fn state(&self) -> ApprovalState {
         match &self.decision {
-            Some(ApprovalDecision::Approved { .. }) => "approved",
-            Some(ApprovalDecision::Denied { .. }) => "denied",
-            Some(ApprovalDecision::TimedOut) => "timed_out",
-            None if now_ms() > self.request.deadline_ms => "expired",
-            None => "pending",
+            Some(ApprovalDecision::Approved { .. }) => ApprovalState::Approved,
+            Some(ApprovalDecision::Denied { .. }) => ApprovalState::Denied,
+            Some(ApprovalDecision::TimedOut) => ApprovalState::TimedOut,
+            None if now_ms() > self.request.deadline_ms => ApprovalState::Expired,
+            None => ApprovalState::Pending,
         }
     }
 }

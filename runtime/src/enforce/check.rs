@@ -16,7 +16,7 @@ use crate::resource::Resource;
 use crate::rules::DecidedBy;
 use crate::scope::{self, ApprovalSettings, DispatchContext, Scope};
 use crate::trust::{self, Outcome};
-use crate::{Error, Result, SideEffectAction, Tier};
+use crate::{Error, Refusal, RefusalKind, Result, SideEffectAction, Tier};
 
 /// Everything the asynchronous path needs about a call, captured from the task scope before
 /// its arguments are recorded.
@@ -133,26 +133,16 @@ impl Check {
             chain_index: AtomicU64::new(u64::MAX),
         };
         call.observe(CallStage::Announced).await;
-        if let Some(e) = refusal {
-            call.facts.trace_with("strict_no_context", Some(e.code()), None);
-            call.observe(CallStage::Refused(&e)).await;
-            return Err(e);
-        }
-        let result = call.enforce().await;
+        let result = match refusal {
+            Some(e) => Err(call.stamp(e)),
+            None => call.enforce().await,
+        };
         match &result {
             Ok(_) => call.observe(CallStage::Running).await,
             Err(e) => call.observe(CallStage::Refused(e)).await,
         }
         if let Err(e) = &result {
-            let outcome = match e {
-                Error::Skipped { .. } => "skipped",
-                Error::ApprovalDenied { .. } => "denied",
-                Error::ApprovalTimedOut { .. } => "timeout",
-                Error::NeedsHuman { .. } => "needs_human",
-                Error::NoEventLog { .. } => "no_event_log",
-                Error::NoReviewer { .. } => "no_reviewer",
-                _ => "error",
-            };
+            let outcome = e.refusal().map_or("error", |r| r.kind.outcome());
             call.facts.trace_with(outcome, Some(e.code()), call.chain_index());
         }
         result
@@ -193,10 +183,32 @@ impl Call {
     }
 
     fn log(&self) -> Result<&dyn EventLog> {
-        self.context.log.as_deref().ok_or_else(|| Error::NoEventLog {
-            builtin: self.facts.action.builtin.to_owned(),
-            tier: self.facts.tier,
+        self.context
+            .log
+            .as_deref()
+            .ok_or_else(|| self.refusal(RefusalKind::NoEventLog, None))
+    }
+
+    /// A refusal of this call: its builtin, agent, tier and what decided, from its facts.
+    fn refusal(&self, kind: RefusalKind, request_id: Option<String>) -> Error {
+        let f = &self.facts;
+        Error::from(Refusal {
+            kind,
+            builtin: f.action.builtin.to_owned(),
+            agent: f.agent.clone(),
+            tier: f.tier,
+            request_id,
+            decided_by: f.decided_by.clone(),
         })
+    }
+
+    /// A refusal made before the call's facts were known (strict mode, reviewer settings),
+    /// restated with them; any other error as it is.
+    fn stamp(&self, e: Error) -> Error {
+        match e {
+            Error::Refused(r) => self.refusal(r.kind, r.request_id),
+            e => e,
+        }
     }
 
     async fn enforce(&self) -> Result<Decision> {
@@ -214,17 +226,8 @@ impl Call {
         }
     }
 
-    fn skipped(&self, request_id: Option<String>) -> Error {
-        Error::Skipped {
-            builtin: self.facts.action.builtin.to_owned(),
-            agent: self.facts.agent.clone(),
-            tier: self.facts.tier,
-            request_id,
-        }
-    }
-
     async fn shadow(&self) -> Result<Error> {
-        let refusal = self.skipped(None);
+        let refusal = self.refusal(RefusalKind::Skipped, None);
         // Shadow never runs the body, so without a log the call is still safely refused.
         if let Some(log) = self.context.log.as_deref() {
             let draft = self
@@ -250,19 +253,11 @@ impl Call {
         };
         let req = approval::request(log, draft).await?;
         let proposal = (Topic::TRIGGER_OUTBOX, self.facts.proposal(Some(&req.request_id)));
-        let (refusal, enforcement) = if self.facts.requires_human {
-            let refusal = Error::NeedsHuman {
-                builtin: self.facts.action.builtin.to_owned(),
-                agent: self.facts.agent.clone(),
-                request_id: req.request_id.clone(),
-            };
-            (refusal, "needs_human_denied")
-        } else {
-            (
-                self.skipped(Some(req.request_id.clone())),
-                "suggest_approval_request",
-            )
+        let (kind, enforcement) = match self.facts.requires_human {
+            true => (RefusalKind::NeedsHuman, "needs_human_denied"),
+            false => (RefusalKind::Skipped, "suggest_approval_request"),
         };
+        let refusal = self.refusal(kind, Some(req.request_id.clone()));
         let draft = self
             .facts
             .trust(Outcome::Denied, enforcement)
@@ -292,7 +287,6 @@ impl Call {
             draft.metadata.extend(metadata.clone());
             draft
         };
-        let builtin = self.facts.action.builtin.to_owned();
         match decision {
             ApprovalDecision::Approved { approvers } => {
                 let draft = base(Outcome::Success, "approval_granted")
@@ -307,12 +301,11 @@ impl Call {
                 })
             }
             ApprovalDecision::Denied { reviewer, reason } => {
-                let err = Error::ApprovalDenied {
-                    builtin,
-                    request_id: req.request_id.clone(),
+                let kind = RefusalKind::ApprovalDenied {
                     reviewer: reviewer.clone(),
                     reason: reason.clone(),
                 };
+                let err = self.refusal(kind, Some(req.request_id.clone()));
                 let draft = base(Outcome::Denied, "approval_denied")
                     .approver(reviewer)
                     .meta("deny_code", err.code())
@@ -321,10 +314,7 @@ impl Call {
                 Err(err)
             }
             ApprovalDecision::TimedOut => {
-                let err = Error::ApprovalTimedOut {
-                    builtin,
-                    request_id: req.request_id.clone(),
-                };
+                let err = self.refusal(RefusalKind::ApprovalTimedOut, Some(req.request_id.clone()));
                 let draft = base(Outcome::Timeout, "approval_timed_out").meta("deny_code", err.code());
                 self.recorded(&trust::append(log, draft).await?);
                 Err(err)
@@ -334,7 +324,11 @@ impl Call {
 
     /// The request to file, or the refusal when the scopes leave nobody who could approve.
     fn approval_draft(&self, blocking: bool) -> Result<ApprovalDraft> {
-        let settings = self.context.approval.as_ref().map_err(Clone::clone)?;
+        let settings = self
+            .context
+            .approval
+            .as_ref()
+            .map_err(|e| self.stamp(e.clone()))?;
         Ok(self.facts.approval_draft(settings, blocking))
     }
 

@@ -46,7 +46,7 @@ impl EncodedEvent {
     /// ```
     pub fn from_json(kind: impl Into<String>, payload: String) -> Result<Self> {
         serde_json::from_str::<serde::de::IgnoredAny>(&payload)
-            .map_err(|e| Error::Log(format!("an encoded event's payload is not JSON: {e}")))?;
+            .map_err(|e| Error::log("an encoded event's payload is not JSON", e))?;
         Ok(Self::trusted(kind.into(), payload))
     }
 
@@ -99,12 +99,8 @@ impl EncodedEvent {
     /// assert_eq!(e.decode().unwrap().kind, "k");
     /// ```
     pub fn decode(&self) -> Result<LogEvent> {
-        let payload = serde_json::from_str(&self.payload).map_err(|e| {
-            Error::Log(format!(
-                "an encoded {} event's payload is not JSON: {e}",
-                self.kind
-            ))
-        })?;
+        let payload = serde_json::from_str(&self.payload)
+            .map_err(|e| Error::log(format!("an encoded {} event's payload is not JSON", self.kind), e))?;
         Ok(LogEvent {
             kind: self.kind.clone(),
             payload,

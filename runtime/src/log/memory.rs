@@ -162,13 +162,16 @@ impl MemoryEventLog {
                         "cannot restore topic {topic}: it starts at event {}, not 1; a restored log must hold \
                          each topic's whole history",
                         event.id
-                    )));
+                    ).into()));
                 }
                 if event.id != state.last_id + 1 {
-                    return Err(crate::Error::Log(format!(
-                        "cannot restore topic {topic}: event id {} does not directly follow {}",
-                        event.id, state.last_id
-                    )));
+                    return Err(crate::Error::Log(
+                        format!(
+                            "cannot restore topic {topic}: event id {} does not directly follow {}",
+                            event.id, state.last_id
+                        )
+                        .into(),
+                    ));
                 }
                 state.last_id = event.id;
                 state.notify.send_replace(event.id);

@@ -57,14 +57,17 @@ impl<'a> Conflicts<'a> {
                 self.what,
                 self.topic,
                 self.stalls + 1
-            )));
+            ).into()));
         }
         if self.total >= MAX_APPEND_CONFLICTS {
-            return Err(Error::Log(format!(
-                "cannot append {} to {}: {} attempts conflicted with other writers; nothing was appended \
+            return Err(Error::Log(
+                format!(
+                    "cannot append {} to {}: {} attempts conflicted with other writers; nothing was appended \
                  and the call fails closed (retry it once the load drops)",
-                self.what, self.topic, self.total
-            )));
+                    self.what, self.topic, self.total
+                )
+                .into(),
+            ));
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use crate::approval::{DEFAULT_TIMEOUT, MAX_TIMEOUT};
 use crate::quote::excerpt_list;
 use crate::resource::Resource;
 use crate::rules::{DecidedBy, RuleEnv};
-use crate::{AutonomyPolicy, Error, Result, SideEffectAction, Tier};
+use crate::{AutonomyPolicy, Error, Refusal, RefusalKind, Result, SideEffectAction, Tier};
 
 /// Who a call is attributed to and what the scopes decided for it.
 ///
@@ -168,9 +168,10 @@ impl Scope {
     /// # });
     /// ```
     pub fn approval_settings(&self, action: &SideEffectAction) -> Result<ApprovalSettings> {
-        let refuse = |reason: String| Error::NoReviewer {
-            builtin: action.builtin.to_owned(),
-            reason,
+        // Enforcement stamps the call's agent, tier and what decided onto the refusal.
+        let refuse = |reason: String| {
+            let kind = RefusalKind::NoReviewer { reason };
+            Error::from(Refusal::new(kind, action.builtin, DEFAULT_AGENT, Tier::Shadow))
         };
         // Innermost first: no allocation unless some scope has an allowlist.
         let mut allowed: Option<Vec<String>> = None;
@@ -341,10 +342,13 @@ impl Scope {
     ) -> Result<(&'a str, Tier, bool)> {
         match tier {
             Some(t) => Ok((agent, t, requires_human)),
-            None if self.strict || is_process_strict() => Err(Error::StrictNoContext {
-                builtin: action.builtin.to_owned(),
-                agent: agent.to_owned(),
-            }),
+            // Nothing named a tier: the refusal carries the most restrictive one.
+            None if self.strict || is_process_strict() => Err(Error::from(Refusal::new(
+                RefusalKind::StrictNoContext,
+                action.builtin,
+                agent,
+                Tier::Shadow,
+            ))),
             None => Ok((agent, Tier::ActAuto, requires_human)),
         }
     }

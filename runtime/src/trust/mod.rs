@@ -20,7 +20,6 @@ mod tests;
 mod verify;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde_json::{Value, json};
 
@@ -41,8 +40,20 @@ pub const KIND: &str = "trust_recorded";
 /// ```
 /// assert_eq!("timeout".parse::<sidefx::trust::Outcome>().unwrap(), sidefx::trust::Outcome::Timeout);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Outcome {
     /// The side effect ran (or was approved to run) and succeeded.
     Success,
@@ -54,46 +65,8 @@ pub enum Outcome {
     Timeout,
 }
 
-impl Outcome {
-    /// The snake_case name.
-    ///
-    /// ```
-    /// assert_eq!(sidefx::trust::Outcome::Denied.as_str(), "denied");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Denied => "denied",
-            Outcome::Timeout => "timeout",
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Outcome {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        [
-            Outcome::Success,
-            Outcome::Failure,
-            Outcome::Denied,
-            Outcome::Timeout,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "unknown outcome {s:?}; expected success, failure, denied or timeout"
-            ))
-        })
-    }
-}
+// `as_str` (`Outcome::Denied.as_str() == "denied"`), `Display` and `FromStr`.
+crate::names::named!(Outcome, "outcome");
 
 /// A stored trust record.
 ///
@@ -196,7 +169,7 @@ impl TrustRecord {
     /// ```
     pub fn from_event(event: &LogEvent) -> Result<TrustRecord> {
         serde_json::from_value(event.payload.clone())
-            .map_err(|e| Error::Log(format!("stored trust record is malformed: {e}")))
+            .map_err(|e| Error::log("stored trust record is malformed", e))
     }
 }
 

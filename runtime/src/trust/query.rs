@@ -38,10 +38,13 @@ impl TrustQuery {
             Some(t) => t,
             None if !timed => 0,
             None => {
-                return Err(Error::Log(format!(
-                    "trust record {} (event {}) has a timestamp {:?} that is not RFC 3339",
-                    r.chain_index, stored.id, r.timestamp
-                )));
+                return Err(Error::Log(
+                    format!(
+                        "trust record {} (event {}) has a timestamp {:?} that is not RFC 3339",
+                        r.chain_index, stored.id, r.timestamp
+                    )
+                    .into(),
+                ));
             }
         };
         Ok(self.agent.as_ref().is_none_or(|a| *a == r.agent)

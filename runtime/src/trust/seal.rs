@@ -125,8 +125,8 @@ impl Seal for RecordSeal {
         payload.extend_from_slice(&previous_json);
         payload.extend_from_slice(&self.tail);
         // Only serde_json's string output, digits and ASCII punctuation were written.
-        let payload = String::from_utf8(payload)
-            .map_err(|e| Error::Log(format!("a rendered trust record is not UTF-8: {e}")))?;
+        let payload =
+            String::from_utf8(payload).map_err(|e| Error::log("a rendered trust record is not UTF-8", e))?;
         let event = EncodedEvent::trusted(KIND.to_owned(), payload).with_headers(self.headers.clone());
         Ok((event, ChainLink { index, hash }))
     }

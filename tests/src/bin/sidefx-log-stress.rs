@@ -100,7 +100,8 @@ async fn run(args: &[String]) -> sidefx::Result<()> {
                 }));
             }
             for h in handles {
-                h.await.map_err(|e| sidefx::Error::Log(e.to_string()))??;
+                h.await
+                    .map_err(|e| sidefx::Error::log("a stress writer task failed", e))??;
             }
             Ok(())
         }
@@ -187,7 +188,7 @@ async fn run(args: &[String]) -> sidefx::Result<()> {
             let log = LogTarget::parse(arg(1))?.open_existing()?;
             let status =
                 approval::respond(log.as_ref(), arg(2), arg(3), true, Some("looks fine".into())).await?;
-            say(status.state());
+            say(status.state().as_str());
             Ok(())
         }
         "default" => {

@@ -209,7 +209,7 @@ async fn quorum_of_two_distinct_allowlisted_approvals_runs_the_body() {
     );
 
     let status = approval::status(log.as_ref(), &request_id).await.unwrap();
-    assert_eq!(status.state(), "approved");
+    assert_eq!(status.state(), sidefx::approval::ApprovalState::Approved);
     assert_eq!(status.request.quorum, 2);
     assert!(status.request.blocking);
     let kinds: Vec<String> = events(&log, &Topic::HITL_APPROVALS)
@@ -250,7 +250,9 @@ async fn the_first_counted_denial_vetoes() {
     let (log, ran, result) = under_with_reviewers(approval_policy(json!({})), name, answers).await;
     let err = result.unwrap_err();
     assert_eq!(err.code(), "SIDEFX-APPROVAL-DENIED");
-    assert!(matches!(&err, Error::ApprovalDenied { reviewer, .. } if reviewer == "bob"));
+    assert!(
+        matches!(err.refusal().map(|r| &r.kind), Some(sidefx::RefusalKind::ApprovalDenied { reviewer, .. }) if reviewer == "bob")
+    );
     assert_eq!(ran, 0);
     let recs = records(&log).await;
     assert_eq!(recs[0].outcome, Outcome::Denied);
@@ -272,7 +274,7 @@ async fn the_deadline_times_out_with_a_timeout_record() {
     let status = approval::status(log.as_ref(), err.approval_request_id().unwrap())
         .await
         .unwrap();
-    assert_eq!(status.state(), "timed_out");
+    assert_eq!(status.state(), sidefx::approval::ApprovalState::TimedOut);
     // A late answer is refused: the request is closed.
     let late = approval::respond(log.as_ref(), &status.request.request_id, "bob", true, None).await;
     assert_eq!(late.unwrap_err().code(), "SIDEFX-APPROVAL-CLOSED");

@@ -89,11 +89,15 @@ async fn approvals_resolve_in_log_order_and_decide_once() {
     let s = approval::respond(&log, &req.request_id, "bob", true, None)
         .await
         .unwrap();
-    assert_eq!(s.state(), "pending", "bob is not on the allowlist");
+    assert_eq!(
+        s.state(),
+        sidefx::approval::ApprovalState::Pending,
+        "bob is not on the allowlist"
+    );
     let s = approval::respond(&log, &req.request_id, "alice", true, None)
         .await
         .unwrap();
-    assert_eq!(s.state(), "approved");
+    assert_eq!(s.state(), sidefx::approval::ApprovalState::Approved);
     assert_eq!(
         approval::respond(&log, &req.request_id, "alice", false, None)
             .await

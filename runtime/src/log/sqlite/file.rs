@@ -37,26 +37,32 @@ CREATE TABLE topics (
 pub(super) fn sql_error(path: &Path, what: &str, e: rusqlite::Error) -> Error {
     match e.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => not_a_log(path, "the file is not an SQLite database"),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Log(format!(
-            "{what} {}: another process held the write lock for more than {} s",
-            path.display(),
-            BUSY_TIMEOUT.as_secs()
-        )),
-        _ => Error::Log(format!("{what} {}: {e}", path.display())),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Log(
+            format!(
+                "{what} {}: another process held the write lock for more than {} s",
+                path.display(),
+                BUSY_TIMEOUT.as_secs()
+            )
+            .into(),
+        ),
+        _ => Error::log(format!("{what} {}", path.display()), e),
     }
 }
 
 pub(super) fn not_a_log(path: &Path, why: &str) -> Error {
-    Error::Log(format!("{} is not a sidefx event log: {why}", path.display()))
+    Error::Log(format!("{} is not a sidefx event log: {why}", path.display()).into())
 }
 
 /// Opens a connection without changing anything in the file.
 pub(super) fn connect(path: &Path, create: bool) -> Result<Connection> {
     if !create && !path.exists() {
-        return Err(Error::Log(format!(
-            "no sidefx event log at {}: the file does not exist",
-            path.display()
-        )));
+        return Err(Error::Log(
+            format!(
+                "no sidefx event log at {}: the file does not exist",
+                path.display()
+            )
+            .into(),
+        ));
     }
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
@@ -107,7 +113,7 @@ pub(super) fn inspect(conn: &Connection, path: &Path) -> Result<Kind> {
             v if v > SCHEMA_VERSION => Err(Error::Log(format!(
                 "{} was written by a newer sidefx (log schema {v}, this build reads {SCHEMA_VERSION}); upgrade sidefx",
                 path.display()
-            ))),
+            ).into())),
             v => Err(not_a_log(path, &format!("unknown log schema version {v}"))),
         };
     }
@@ -146,10 +152,13 @@ pub(super) fn use_wal(conn: &Connection, path: &Path) -> Result<()> {
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
         .map_err(|e| sql_error(path, "cannot switch to WAL mode", e))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::Log(format!(
-            "cannot switch {} to WAL mode (SQLite kept {mode}); put the log on a local file system",
-            path.display()
-        )));
+        return Err(Error::Log(
+            format!(
+                "cannot switch {} to WAL mode (SQLite kept {mode}); put the log on a local file system",
+                path.display()
+            )
+            .into(),
+        ));
     }
     Ok(())
 }
@@ -177,7 +186,7 @@ pub(super) fn create_new(path: &Path) -> Result<()> {
     let linked = built.and_then(|()| match std::fs::hard_link(&tmp, path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(Error::Log(format!("cannot create {}: {e}", path.display()))),
+        Err(e) => Err(Error::log(format!("cannot create {}", path.display()), e)),
     });
     for suffix in ["", "-journal", "-wal", "-shm"] {
         let mut p = tmp.clone().into_os_string();

@@ -210,7 +210,7 @@ impl SqliteEventLog {
         std::thread::Builder::new()
             .name("sidefx-sqlite-writer".into())
             .spawn(move || writer_loop(conn, &rx, &thread_shared))
-            .map_err(|e| Error::Log(format!("cannot start the SQLite writer thread: {e}")))?;
+            .map_err(|e| Error::log("cannot start the SQLite writer thread", e))?;
         Ok(SqliteEventLog { shared, writer: tx })
     }
 
@@ -245,7 +245,7 @@ impl SqliteEventLog {
             Ok(handle) => handle
                 .spawn_blocking(job)
                 .await
-                .map_err(|e| Error::Log(format!("an SQLite read failed: {e}")))?,
+                .map_err(|e| Error::log("an SQLite read failed", e))?,
             Err(_) => job(),
         }
     }
@@ -270,10 +270,13 @@ pub(super) fn decode_at(path: &Path, topic: &str, row: &rusqlite::Row<'_>, at: u
     let get = |e: rusqlite::Error| sql_error(path, "cannot read", e);
     let id: i64 = row.get(at).map_err(get)?;
     let corrupt = |what: &str, e: serde_json::Error| {
-        Error::Log(format!(
-            "event {topic}/{id} in {} is corrupt: its {what} is not valid JSON ({e})",
-            path.display()
-        ))
+        Error::log(
+            format!(
+                "event {topic}/{id} in {} is corrupt: its {what} is not valid JSON",
+                path.display()
+            ),
+            e,
+        )
     };
     let payload: String = row.get(at + 2).map_err(get)?;
     let headers: String = row.get(at + 3).map_err(get)?;
@@ -383,11 +386,14 @@ impl EventLog for SqliteEventLog {
             let head: i64 = row.get(0).map_err(|e| sql_error(&path, "cannot read", e))?;
             let found: Option<i64> = row.get(1).map_err(|e| sql_error(&path, "cannot read", e))?;
             if found.is_none() {
-                return Err(Error::Log(format!(
-                    "topic {name} in {} is damaged: its recorded head is event {head}, which is missing; \
+                return Err(Error::Log(
+                    format!(
+                        "topic {name} in {} is damaged: its recorded head is event {head}, which is missing; \
                      the file was altered outside sidefx (`sidefx trust verify` reports what changed)",
-                    path.display()
-                )));
+                        path.display()
+                    )
+                    .into(),
+                ));
             }
             decode_at(&path, &name, row, 1).map(Some)
         })
@@ -449,7 +455,7 @@ impl EventLog for SqliteEventLog {
                 .into_iter()
                 .map(|n| {
                     Topic::new(n.clone()).map_err(|_| {
-                        Error::Log(format!("{} holds an invalid topic name {n:?}", path.display()))
+                        Error::Log(format!("{} holds an invalid topic name {n:?}", path.display()).into())
                     })
                 })
                 .collect()

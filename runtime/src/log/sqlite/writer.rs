@@ -46,7 +46,7 @@ pub(super) struct Encoded {
 }
 
 fn encode(what: &str, r: serde_json::Result<String>) -> Result<String> {
-    r.map_err(|e| Error::Log(format!("cannot encode the event's {what}: {e}")))
+    r.map_err(|e| Error::log(format!("cannot encode the event's {what}"), e))
 }
 
 fn stored_time(ms: u64) -> Result<i64> {
@@ -171,7 +171,7 @@ fn occupied(path: &Path, topic: &Topic, taken: EventId) -> Error {
          (event {}); the file was altered outside sidefx (`sidefx trust verify` reports what changed)",
         path.display(),
         taken.saturating_sub(1)
-    ))
+    ).into())
 }
 
 /// The batch's prepared statements.
@@ -347,11 +347,14 @@ fn head_link(
 ) -> rusqlite::Result<Result<ChainLink>> {
     let mut rows = st.event.query(params![topic.as_str(), latest])?;
     let Some(row) = rows.next()? else {
-        return Ok(Err(Error::Log(format!(
-            "topic {topic} in {} is damaged: its recorded head is event {latest}, which is missing; \
+        return Ok(Err(Error::Log(
+            format!(
+                "topic {topic} in {} is damaged: its recorded head is event {latest}, which is missing; \
              the file was altered outside sidefx (`sidefx trust verify` reports what changed)",
-            path.display()
-        ))));
+                path.display()
+            )
+            .into(),
+        )));
     };
     Ok(decode_at(path, topic.as_str(), row, 0).and_then(|head| seal.link_of(&head.event)))
 }
