@@ -91,18 +91,18 @@ fn fail(message: &str) -> ExitCode {
 
 fn open_log(target: Option<OsString>) -> Res<Arc<dyn EventLog>> {
     let target = match target.filter(|t| !t.is_empty()) {
-        Some(t) => LogTarget::parse(t).map_err(err)?,
-        None => sidefx::log::default_target().map_err(err)?,
+        Some(t) => LogTarget::parse(t)?,
+        None => sidefx::log::default_target()?,
     };
     if let LogTarget::File(path) = &target
         && !path.exists()
     {
-        return Err(format!(
+        bail!(
             "no sidefx event log at {}: the file does not exist (pass --log PATH|URL or set SIDEFX_LOG)",
             path.display()
         );
     }
-    target.open_existing().map_err(err)
+    Ok(target.open_existing()?)
 }
 
 async fn run(cli: Cli) -> Res {

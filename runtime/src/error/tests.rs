@@ -4,7 +4,7 @@ use std::error::Error as _;
 use std::sync::Arc;
 
 use super::*;
-use crate::log::{MemoryEventLog, SqliteEventLog};
+use crate::log::MemoryEventLog;
 use crate::rules::DecidedBy;
 use crate::{AutonomyPolicy, Decision, Tier, registry};
 
@@ -21,12 +21,13 @@ fn cause<'a, T: std::error::Error + 'static>(err: &'a (dyn std::error::Error + '
 }
 
 /// A log that cannot be opened keeps SQLite's own error as its cause, not only its text.
+#[cfg(feature = "sqlite")]
 #[test]
 fn a_log_failure_keeps_its_sqlite_cause() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plain");
     std::fs::write(&file, "not a directory").unwrap();
-    let err = SqliteEventLog::open(file.join("events.db")).unwrap_err();
+    let err = crate::log::SqliteEventLog::open(file.join("events.db")).unwrap_err();
     assert_eq!(err.code(), "SIDEFX-LOG");
     let sqlite = cause::<rusqlite::Error>(&err).unwrap_or_else(|| panic!("no SQLite cause in {err:?}"));
     assert!(err.to_string().contains(&sqlite.to_string()), "{err}");

@@ -54,7 +54,7 @@ impl LogTarget {
             Some(s) => Err(Error::Log(format!(
                 "unsupported event log URL scheme `{s}://`: an event log is a file path (SQLite) or a postgres:// URL \
                  (PostgreSQL); write ./{s}:... for a file of that name"
-            ))),
+            ).into())),
             None => Ok(LogTarget::File(PathBuf::from(raw))),
         }
     }
@@ -103,11 +103,14 @@ fn sqlite(path: &std::path::Path, create: bool) -> Result<Arc<dyn EventLog>> {
 
 #[cfg(not(feature = "sqlite"))]
 fn sqlite(path: &std::path::Path, _create: bool) -> Result<Arc<dyn EventLog>> {
-    Err(Error::Log(format!(
-        "the event log {} is a file (SQLite), but this build of sidefx was compiled without the `sqlite` \
+    Err(Error::Log(
+        format!(
+            "the event log {} is a file (SQLite), but this build of sidefx was compiled without the `sqlite` \
          feature; enable it or use a postgres:// URL",
-        path.display()
-    )))
+            path.display()
+        )
+        .into(),
+    ))
 }
 
 #[cfg(feature = "postgres")]
@@ -126,7 +129,7 @@ fn postgres(url: &str, _create: bool) -> Result<Arc<dyn EventLog>> {
         "the event log {} is a PostgreSQL URL, but this build of sidefx was compiled without the `postgres` \
          feature; enable it (sidefx = {{ version = \"..\", features = [\"postgres\"] }}) or use a file path",
         redact(url)
-    )))
+    ).into()))
 }
 
 impl fmt::Display for LogTarget {
@@ -184,9 +187,7 @@ pub fn default_target() -> Result<LogTarget> {
         return LogTarget::parse(t);
     }
     let cwd = std::env::current_dir().map_err(|e| {
-        Error::Log(format!(
-            "cannot find the working directory for .sidefx/events.db: {e}"
-        ))
+        Error::Log(format!("cannot find the working directory for .sidefx/events.db: {e}").into())
     })?;
     Ok(LogTarget::File(cwd.join(".sidefx").join("events.db")))
 }
@@ -204,8 +205,9 @@ pub fn open_default() -> Result<Arc<dyn EventLog>> {
     if let LogTarget::File(path) = &target
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Log(format!("cannot create the log directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Log(format!("cannot create the log directory {}: {e}", dir.display()).into())
+        })?;
     }
     target.open()
 }

@@ -20,7 +20,7 @@ pub(crate) struct Encoded {
 impl Encoded {
     pub(crate) fn new(event: LogEvent) -> Result<Encoded> {
         let encode = |what: &str, r: serde_json::Result<String>| {
-            r.map_err(|e| Error::Log(format!("cannot encode the event's {what}: {e}")))
+            r.map_err(|e| Error::Log(format!("cannot encode the event's {what}: {e}").into()))
         };
         Ok(Encoded {
             payload: encode("payload", serde_json::to_string(&event.payload))?,
@@ -38,7 +38,7 @@ impl Encoded {
             kind: e.kind().to_owned(),
             payload: e.payload_json().to_owned(),
             headers: serde_json::to_string(e.headers())
-                .map_err(|err| Error::Log(format!("cannot encode the record's headers: {err}")))?,
+                .map_err(|err| Error::Log(format!("cannot encode the record's headers: {err}").into()))?,
             occurred_at_ms: i64::try_from(e.occurred_at_ms()).map_err(|_| {
                 Error::Log("the record's occurred_at_ms does not fit PostgreSQL's bigint".into())
             })?,
@@ -166,7 +166,8 @@ impl<'a> Rows<'a> {
 }
 
 fn decode(kind: &str, payload: &str, headers: &str, at: i64) -> Result<LogEvent> {
-    let bad = |e: serde_json::Error| Error::Log(format!("the head event of a chain is not valid JSON: {e}"));
+    let bad =
+        |e: serde_json::Error| Error::Log(format!("the head event of a chain is not valid JSON: {e}").into());
     Ok(LogEvent {
         kind: kind.to_owned(),
         payload: serde_json::from_str(payload).map_err(bad)?,
@@ -197,9 +198,9 @@ pub(crate) fn number<'a>(
                 expected,
             } => {
                 let Some(head) = heads.get_mut(topic.as_str()) else {
-                    out.push(Outcome::Plain(Err(Error::Log(format!(
-                        "topic {topic} has no head row"
-                    )))));
+                    out.push(Outcome::Plain(Err(Error::Log(
+                        format!("topic {topic} has no head row").into(),
+                    ))));
                     continue;
                 };
                 if let Some(expected) = expected
@@ -236,7 +237,7 @@ fn chain<'a>(
     events: &[Row],
     rows: &mut Rows<'a>,
 ) -> Result<ChainAppended> {
-    let missing = |t: &Topic| Error::Log(format!("topic {t} has no head row"));
+    let missing = |t: &Topic| Error::Log(format!("topic {t} has no head row").into());
     let mut ids = Vec::with_capacity(before.len());
     for (t, event) in before {
         let head = heads.get_mut(t.as_str()).ok_or_else(|| missing(t))?;
@@ -253,11 +254,14 @@ fn chain<'a>(
             let r = found.and_then(|i| events.get(i));
             let text = |c: usize| r.and_then(|r| r.try_get::<_, Option<&str>>(c).ok().flatten());
             let (Some(r), Some(kind), Some(payload), Some(headers)) = (r, text(1), text(2), text(3)) else {
-                return Err(Error::Log(format!(
-                    "topic {topic} is damaged: its recorded head is event {}, which is missing; \
+                return Err(Error::Log(
+                    format!(
+                        "topic {topic} is damaged: its recorded head is event {}, which is missing; \
                      the tables were altered outside sidefx (`sidefx trust verify` reports what changed)",
-                    head.id
-                )));
+                        head.id
+                    )
+                    .into(),
+                ));
             };
             let at = r.try_get::<_, Option<i64>>(4).ok().flatten().unwrap_or(0);
             Some(seal.link_of(&decode(kind, payload, headers, at)?)?)

@@ -31,18 +31,25 @@ impl Target {
         let secrets = secrets_of(url);
         let shown = scrub(url, &secrets);
         let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            Error::Log(scrub(
-                &format!(
-                    "{shown} is not a valid PostgreSQL URL: {e}; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE"
-                ),
-                &secrets,
-            ))
+            // Text only: the driver's error could quote the password, so it is scrubbed, not kept.
+            Error::Log(
+                scrub(
+                    &format!(
+                        "{shown} is not a valid PostgreSQL URL: {e}; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+                    ),
+                    &secrets,
+                )
+                .into(),
+            )
         })?;
         if config.get_hosts().is_empty() {
-            return Err(Error::Log(format!(
-                "{shown} names no server: write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE \
+            return Err(Error::Log(
+                format!(
+                    "{shown} names no server: write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE \
                  (a unix socket directory goes in ?host=/path)"
-            )));
+                )
+                .into(),
+            ));
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -118,10 +125,14 @@ impl Target {
             }
             None => chain(e),
         };
-        Error::Log(scrub(
-            &format!("{what} the PostgreSQL event log at {}: {why}", self.shown),
-            &self.secrets,
-        ))
+        // Text only: the driver's error could quote the password, so it is scrubbed, not kept.
+        Error::Log(
+            scrub(
+                &format!("{what} the PostgreSQL event log at {}: {why}", self.shown),
+                &self.secrets,
+            )
+            .into(),
+        )
     }
 }
 

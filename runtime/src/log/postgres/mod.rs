@@ -205,7 +205,9 @@ impl PostgresEventLog {
             .thread_name("sidefx-postgres")
             .enable_all()
             .build()
-            .map_err(|e| Error::Log(format!("cannot start the PostgreSQL event log's runtime: {e}")))?;
+            .map_err(|e| {
+                Error::Log(format!("cannot start the PostgreSQL event log's runtime: {e}").into())
+            })?;
         let handle = runtime.handle().clone();
         let (tx, rx) = std::sync::mpsc::channel();
         handle.spawn(async move {
@@ -275,22 +277,28 @@ impl PostgresEventLog {
             }
         });
         task.await
-            .map_err(|e| Error::Log(format!("a read of the PostgreSQL event log failed: {e}")))?
+            .map_err(|e| Error::Log(format!("a read of the PostgreSQL event log failed: {e}").into()))?
     }
 
     fn decode(&self, topic: &str, row: &Row, at: usize) -> Result<StoredEvent> {
         let bad = |e: tokio_postgres::Error| {
-            Error::Log(format!(
-                "an event of topic {topic} in {} has an unexpected column type: {e}",
-                self.url()
-            ))
+            Error::Log(
+                format!(
+                    "an event of topic {topic} in {} has an unexpected column type: {e}",
+                    self.url()
+                )
+                .into(),
+            )
         };
         let id: i64 = row.try_get(at).map_err(bad)?;
         let corrupt = |what: &str, e: serde_json::Error| {
-            Error::Log(format!(
-                "event {topic}/{id} in {} is corrupt: its {what} is not valid JSON ({e})",
-                self.url()
-            ))
+            Error::Log(
+                format!(
+                    "event {topic}/{id} in {} is corrupt: its {what} is not valid JSON ({e})",
+                    self.url()
+                )
+                .into(),
+            )
         };
         let payload: &str = row.try_get(at + 2).map_err(bad)?;
         let headers: &str = row.try_get(at + 3).map_err(bad)?;
@@ -395,11 +403,14 @@ impl EventLog for PostgresEventLog {
         let found: Option<i64> = row.try_get(1).unwrap_or(None);
         if found.is_none() {
             let head: i64 = row.try_get(0).unwrap_or(0);
-            return Err(Error::Log(format!(
-                "topic {topic} in {} is damaged: its recorded head is event {head}, which is missing; \
+            return Err(Error::Log(
+                format!(
+                    "topic {topic} in {} is damaged: its recorded head is event {head}, which is missing; \
                  the tables were altered outside sidefx (`sidefx trust verify` reports what changed)",
-                self.url()
-            )));
+                    self.url()
+                )
+                .into(),
+            ));
         }
         self.decode(topic.as_str(), row, 1).map(Some)
     }
@@ -452,8 +463,9 @@ impl EventLog for PostgresEventLog {
             .iter()
             .map(|r| {
                 let name: String = r.try_get(0).unwrap_or_default();
-                Topic::new(name.clone())
-                    .map_err(|_| Error::Log(format!("{} holds an invalid topic name {name:?}", self.url())))
+                Topic::new(name.clone()).map_err(|_| {
+                    Error::Log(format!("{} holds an invalid topic name {name:?}", self.url()).into())
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         topics.sort();

@@ -48,7 +48,7 @@ pub(crate) async fn prepare(client: &mut Client, target: &Target, create: bool) 
         return Err(Error::Log(format!(
             "no sidefx event log at {}: the database has no sidefx tables (an agent host creates them on first use)",
             target.shown()
-        )));
+        ).into()));
     }
     let fail = |e: tokio_postgres::Error| target.error("cannot create the tables of", &e);
     let tx = client.transaction().await.map_err(fail)?;
@@ -80,7 +80,7 @@ pub(crate) async fn prepare(client: &mut Client, target: &Target, create: bool) 
                     "cannot create the sidefx tables at {}: a table of that name exists that sidefx did not record \
                      in sidefx_schema_version; use another database or schema (?options=-csearch_path%3DNAME)",
                     target.shown()
-                ))
+                ).into())
             } else {
                 fail(e)
             }
@@ -112,7 +112,7 @@ fn check_not_newer(found: Option<i32>, target: &Target) -> Result<()> {
         Some(v) if v > VERSION => Err(Error::Log(format!(
             "the event log at {} was written by a newer sidefx (log schema {v}, this build reads {VERSION}); upgrade sidefx",
             target.shown()
-        ))),
+        ).into())),
         _ => Ok(()),
     }
 }

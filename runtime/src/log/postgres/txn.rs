@@ -135,7 +135,7 @@ impl Writer {
                 error: Error::Log(format!(
                     "cannot append to the PostgreSQL event log at {}: a topic's head row in sidefx_topics is missing",
                     self.shared.target.shown()
-                )),
+                ).into()),
                 retry: true,
                 unknown: None,
             });
@@ -233,6 +233,6 @@ impl Writer {
              topic's recorded head (event {}); the tables were altered outside sidefx (`sidefx trust verify` reports what changed)",
             self.shared.target.shown(),
             taken.saturating_sub(1)
-        ))
+        ).into())
     }
 }

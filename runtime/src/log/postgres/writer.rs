@@ -187,18 +187,21 @@ impl Writer {
                              so whether these events landed is unknown (each landed at most once: `sidefx log tail` shows them)",
                             failure.error,
                             RETRY_FOR.as_secs()
-                        ));
+                        ).into());
                         return batch.iter().map(|i| Outcome::failed(&e, i)).collect();
                     }
                 }
             }
             if !failure.retry || Instant::now() + delay > deadline {
                 let e = if failure.retry {
-                    Error::Log(format!(
-                        "{}; gave up after retrying for {} s; nothing was appended",
-                        failure.error,
-                        RETRY_FOR.as_secs()
-                    ))
+                    Error::Log(
+                        format!(
+                            "{}; gave up after retrying for {} s; nothing was appended",
+                            failure.error,
+                            RETRY_FOR.as_secs()
+                        )
+                        .into(),
+                    )
                 } else {
                     failure.error
                 };

@@ -35,9 +35,9 @@ const POLL_MAX: Duration = Duration::from_millis(50);
 pub fn default_path() -> Result<PathBuf> {
     match super::default_target()? {
         super::LogTarget::File(path) => Ok(path),
-        other => Err(Error::Log(format!(
-            "SIDEFX_LOG is {other}, not a file path; open it with sidefx::log::open_default"
-        ))),
+        other => Err(Error::Log(
+            format!("SIDEFX_LOG is {other}, not a file path; open it with sidefx::log::open_default").into(),
+        )),
     }
 }
 
