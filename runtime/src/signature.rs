@@ -135,6 +135,9 @@ impl<E: From<Error>> ForeignRefusalError for E {
 )]
 pub trait RecordArg {
     /// The argument as JSON.
+    ///
+    /// # Errors
+    /// The value's `Serialize` error; the call is then refused rather than run unrecorded.
     fn record(&self) -> Result<Value, serde_json::Error>;
 }
 

@@ -19,6 +19,9 @@ fn event(kind: &str, request_id: &str, payload: Value) -> LogEvent {
 
 /// Files a request (event `approval_requested`) and returns it without waiting.
 ///
+/// # Errors
+/// `SIDEFX-LOG` when the request cannot be encoded or appended.
+///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let log = sidefx::log::MemoryEventLog::new();
@@ -116,6 +119,9 @@ async fn fold_all(log: &dyn EventLog) -> Result<(Fold, Option<EventId>)> {
 
 /// The status of one request.
 ///
+/// # Errors
+/// `SIDEFX-UNKNOWN-APPROVAL` when no request has this id; `SIDEFX-LOG` when the log cannot be read.
+///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let log = sidefx::log::MemoryEventLog::new();
@@ -132,6 +138,9 @@ pub async fn status(log: &dyn EventLog, request_id: &str) -> Result<ApprovalStat
 
 /// Every request, oldest first, with its status.
 ///
+/// # Errors
+/// `SIDEFX-LOG` when the log cannot be read.
+///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let log = sidefx::log::MemoryEventLog::new();
@@ -144,6 +153,9 @@ pub async fn list(log: &dyn EventLog) -> Result<Vec<ApprovalStatus>> {
 }
 
 /// Requests that are undecided and still before their deadline, oldest first.
+///
+/// # Errors
+/// `SIDEFX-LOG` when the log cannot be read.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -162,6 +174,10 @@ pub async fn pending(log: &dyn EventLog) -> Result<Vec<ApprovalRequest>> {
 
 /// Records a reviewer's answer, then writes the decision if the answer settles the request.
 /// Returns the request's status after the answer.
+///
+/// # Errors
+/// `SIDEFX-UNKNOWN-APPROVAL` for an unknown id, `SIDEFX-APPROVAL-CLOSED` when the request is
+/// already decided, `SIDEFX-LOG` when the log fails.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -249,6 +265,10 @@ async fn settle(log: &dyn EventLog, request: &ApprovalRequest) -> Result<Option<
 
 /// Waits for the decision on `request`: woken by each new event on `hitl.approvals`, settles
 /// the request when responses decide it, and records `approval_timed_out` at the deadline.
+///
+/// # Errors
+/// `SIDEFX-LOG` when the log fails or no longer holds the request; the caller must then fail
+/// closed.
 ///
 /// ```
 /// use std::time::Duration;

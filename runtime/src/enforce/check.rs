@@ -96,6 +96,10 @@ impl Check {
 
     /// The asynchronous second half: records, approvals, refusals. `args` is the call's
     /// recorded arguments (skipped ones left out, redacted ones masked).
+    ///
+    /// # Errors
+    /// The refusal ([`Error::Refused`]) when the call must not run, or the failure that kept it
+    /// from being decided.
     pub async fn run(self: Box<Self>, args: Value) -> Result<Permit> {
         match self.decide(args).await? {
             Decision::Proceed(permit) | Decision::Approved { permit, .. } => Ok(permit),

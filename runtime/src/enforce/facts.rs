@@ -178,7 +178,7 @@ pub(crate) struct Traced<'a> {
 
 /// Whether an `info` event could be recorded at all: two comparisons against `tracing`'s static
 /// and current maximum level, cheap enough for the fast path.
-#[inline(always)]
+#[inline]
 pub(crate) fn traced() -> bool {
     tracing::Level::INFO <= tracing::level_filters::STATIC_MAX_LEVEL
         && tracing::Level::INFO <= tracing::level_filters::LevelFilter::current()
@@ -187,7 +187,7 @@ pub(crate) fn traced() -> bool {
 impl Traced<'_> {
     /// Emits the event when it could be recorded. The resources are shown only then:
     /// normalising them reads the file system.
-    #[inline(always)]
+    #[inline]
     pub fn emit(&self, outcome: &str, resources: impl FnOnce() -> String) {
         if traced() {
             self.emit_now(outcome, &resources(), &Detail::default());

@@ -192,7 +192,7 @@ pub fn gate_with(action: &SideEffectAction, resources: impl FnOnce() -> Vec<Reso
     gate_impl(action, true, resources)
 }
 
-#[inline(always)]
+#[inline]
 fn gate_impl(action: &SideEffectAction, declared: bool, resources: impl FnOnce() -> Vec<Resource>) -> Gate {
     let mut read = Some(resources);
     let mut take = || read.take().map_or_else(Vec::new, |f| f());
@@ -296,6 +296,10 @@ fn check(scope: &Scope, action: &SideEffectAction, resources: Vec<Resource>) -> 
 /// Enforces the active tier for a builtin dispatched by name (a VM's builtin table): looks the
 /// name up in the registry, then decides exactly as `#[side_effect]` would. `Err` means the
 /// call could not be decided (unknown builtin, a failing log): do not run it either.
+///
+/// # Errors
+/// `SIDEFX-UNKNOWN-BUILTIN` for a name nobody registered, `SIDEFX-LOG` when a record cannot be
+/// written. A refusal is not an error here: it is [`Decision::Skip`].
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

@@ -41,6 +41,9 @@ impl EncodedEvent {
     /// An event of `kind` whose payload is the JSON text `payload`, stamped now. Fails with
     /// `SIDEFX-LOG` if the text is not one JSON value.
     ///
+    /// # Errors
+    /// `SIDEFX-LOG` when `payload` is not JSON.
+    ///
     /// ```
     /// assert!(sidefx::log::EncodedEvent::from_json("k", "[1,2]".to_owned()).is_ok());
     /// ```
@@ -94,6 +97,9 @@ impl EncodedEvent {
 
     /// The event with its payload parsed, as [`EventLog::append`] takes it.
     ///
+    /// # Errors
+    /// `SIDEFX-LOG` when the stored payload is not JSON.
+    ///
     /// ```
     /// let e = sidefx::log::EncodedEvent::from_json("k", "null".to_owned()).unwrap();
     /// assert_eq!(e.decode().unwrap().kind, "k");
@@ -121,10 +127,17 @@ impl EncodedEvent {
 pub trait Seal: Send {
     /// The link the stored event at the topic's head stands for (its index and hash), or why
     /// nothing can be chained onto it.
+    ///
+    /// # Errors
+    /// `SIDEFX-LOG` when the head is not a well-formed chained event.
     fn link_of(&self, head: &LogEvent) -> Result<ChainLink>;
 
     /// The event that follows `previous` (`None`: the chain is empty) and the link it makes.
     /// May be called more than once if an append is retried; each call seals afresh.
+    ///
+    /// # Errors
+    /// `SIDEFX-LOG` when the chain cannot be extended (its index is exhausted, or the record
+    /// cannot be rendered).
     fn seal(&mut self, previous: Option<&ChainLink>) -> Result<(EncodedEvent, ChainLink)>;
 }
 

@@ -144,6 +144,9 @@ impl MemoryEventLog {
     /// without gaps: a snapshot with events cut off (or of a bounded log that dropped some) is
     /// refused, since the restored log would claim a history it does not hold.
     ///
+    /// # Errors
+    /// `SIDEFX-LOG` when a topic's ids do not start at 1 or do not follow each other.
+    ///
     /// ```
     /// let a = sidefx::log::MemoryEventLog::new();
     /// let b = sidefx::log::MemoryEventLog::restore(a.snapshot()).unwrap();
@@ -235,7 +238,7 @@ impl EventLog for MemoryEventLog {
         };
         // Ids are contiguous within the retained window, so the start index is arithmetic.
         let first = state.events.front().map_or(1, Entry::id);
-        let skip = after.saturating_sub(first - 1) as usize;
+        let skip = usize::try_from(after.saturating_sub(first - 1)).unwrap_or(usize::MAX);
         state
             .events
             .iter()

@@ -113,7 +113,7 @@ pub struct StoredEvent {
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
@@ -330,6 +330,9 @@ impl Subscription<'_> {
     const BATCH: usize = 256;
 
     /// The next event, waiting for one if the history is exhausted.
+    ///
+    /// # Errors
+    /// `SIDEFX-LOG` when the log fails while reading.
     pub async fn next(&mut self) -> Result<StoredEvent> {
         loop {
             if let Some(e) = self.buffer.pop_front() {

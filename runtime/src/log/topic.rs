@@ -48,6 +48,9 @@ impl Topic {
 
     /// Validates and wraps a topic name.
     ///
+    /// # Errors
+    /// `SIDEFX-INVALID-TOPIC` when the name is not a valid topic name; the error says why.
+    ///
     /// ```
     /// assert!(sidefx::log::Topic::new("").is_err());
     /// ```

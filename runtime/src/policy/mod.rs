@@ -183,6 +183,10 @@ impl AutonomyPolicy {
     /// Parses a policy from JSON. Errors name the key and the fix; a key repeated at any level
     /// is an error (otherwise one of the values would silently win).
     ///
+    /// # Errors
+    /// `SIDEFX-POLICY` when the text is not JSON or names an unknown key, tier or class; the
+    /// message names the key and the fix.
+    ///
     /// ```
     /// let err = sidefx::AutonomyPolicy::from_json(r#"{"autonomy_tier": "act-autoo"}"#).unwrap_err();
     /// assert!(err.to_string().contains("autonomy_tier"));
@@ -207,6 +211,10 @@ impl AutonomyPolicy {
 
     /// Parses a policy from TOML. Errors name the key and the fix.
     ///
+    /// # Errors
+    /// `SIDEFX-POLICY` when the text is not TOML or names an unknown key, tier or class; the
+    /// message names the key and the fix.
+    ///
     /// ```
     /// let p = sidefx::AutonomyPolicy::from_toml("agent_id = \"a\"\ntier = \"shadow\"\n").unwrap();
     /// assert_eq!(p.default_tier(), Some(sidefx::Tier::Shadow));
@@ -229,6 +237,9 @@ impl AutonomyPolicy {
 
     /// Parses a policy from a JSON value (what both text formats become).
     ///
+    /// # Errors
+    /// `SIDEFX-POLICY` when the value names an unknown key, tier or class.
+    ///
     /// ```
     /// let p = sidefx::AutonomyPolicy::from_value(&serde_json::json!({"requires_human": true})).unwrap();
     /// assert!(p.requires_human());
@@ -238,6 +249,9 @@ impl AutonomyPolicy {
     }
 
     /// Loads a policy file; `.toml` files are TOML, everything else JSON.
+    ///
+    /// # Errors
+    /// `SIDEFX-POLICY` when the file cannot be read or does not hold a valid policy.
     ///
     /// ```no_run
     /// let p = sidefx::AutonomyPolicy::load("policy.json").unwrap();

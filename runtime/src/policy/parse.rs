@@ -77,8 +77,8 @@ pub(super) fn policy(value: &Value) -> Result<AutonomyPolicy> {
             "requires_human_agents" => {
                 out.requires_human_agents = strings(&mut p, key, v).into_iter().collect()
             }
-            "approval_quorum" => match v.as_u64() {
-                Some(q) if (1..=u64::from(u32::MAX)).contains(&q) => out.approval_quorum = Some(q as u32),
+            "approval_quorum" => match v.as_u64().and_then(|q| u32::try_from(q).ok()) {
+                Some(q) if q >= 1 => out.approval_quorum = Some(q),
                 _ => p.push(format!(
                     "`{key}` must be a whole number of at least 1, found {}",
                     show(v)

@@ -11,6 +11,9 @@ impl AutonomyPolicy {
     /// id for emptiness. A misspelled key would otherwise never match and silently leave the
     /// looser default in force.
     ///
+    /// # Errors
+    /// `SIDEFX-POLICY` when the policy names a builtin or class that `registry` does not know.
+    ///
     /// ```
     /// use sidefx::AutonomyPolicy;
     /// let registry = sidefx::registry::Registry::from_entries([]);

@@ -122,6 +122,9 @@ pub fn lookup(name: &str) -> Option<BuiltinInfo> {
 
 /// Looks a builtin up, or explains that it is unknown with the closest registered name.
 ///
+/// # Errors
+/// `SIDEFX-UNKNOWN-BUILTIN`, with the closest registered name when one is close.
+///
 /// ```
 /// let err = sidefx::registry::require("no_such_builtin").unwrap_err();
 /// assert_eq!(err.code(), "SIDEFX-UNKNOWN-BUILTIN");
@@ -148,6 +151,9 @@ pub fn all() -> Vec<BuiltinInfo> {
 
 /// Reports duplicate names in the process-wide registry.
 ///
+/// # Errors
+/// Every name registered more than once.
+///
 /// ```
 /// let _ = sidefx::registry::validate();
 /// ```
@@ -169,6 +175,9 @@ pub fn snapshot() -> Registry {
 ///
 /// The class must be a catalogue class with its capability, or a well-formed custom class;
 /// each resource argument is declared once, under a non-empty name.
+///
+/// # Errors
+/// `SIDEFX-CONFIG` when the entry is invalid or conflicts with one already registered.
 ///
 /// ```
 /// use sidefx::registry::{self, BuiltinInfo};

@@ -282,6 +282,9 @@ impl Registry {
 
     /// Reports every name registered more than once.
     ///
+    /// # Errors
+    /// Every name registered more than once.
+    ///
     /// ```
     /// let r = sidefx::registry::Registry::from_entries([]);
     /// assert!(r.validate().is_ok());

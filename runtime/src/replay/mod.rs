@@ -302,6 +302,9 @@ pub struct ReplayReport {
 /// Reads the `trust_graph` topic in batches; each distinct call shape (agent, builtin,
 /// resources, workspace) is resolved once. Errors only when the log cannot be read.
 ///
+/// # Errors
+/// `SIDEFX-LOG` when the log cannot be read or a recorded event cannot be decoded.
+///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let log = sidefx::log::MemoryEventLog::new();

@@ -208,6 +208,9 @@ impl Rules {
     /// Parses and compiles a `rules` list (the value of the policy's `rules` key). Errors name
     /// the rule by index and text, and say how to fix it.
     ///
+    /// # Errors
+    /// `SIDEFX-POLICY` when a rule is malformed; the message names the rule and the fix.
+    ///
     /// ```
     /// let err = sidefx::rules::Rules::from_value(&serde_json::json!([{"pth": "src/**", "tier": "act_auto"}]))
     ///     .unwrap_err()

@@ -137,7 +137,8 @@ impl std::fmt::Debug for Scope {
             .field("approver", &self.approver.is_some())
             .field("observer", &self.observer.is_some())
             .field("strict", &self.strict)
-            .finish()
+            .field("decider", &self.decider)
+            .finish_non_exhaustive()
     }
 }
 

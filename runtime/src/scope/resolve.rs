@@ -61,6 +61,9 @@ pub struct ApprovalSettings {
 impl Scope {
     /// Resolves identity and tier for `action` in this scope (see [`resolve`]).
     ///
+    /// # Errors
+    /// A `SIDEFX-STRICT-NO-CONTEXT` refusal when strict mode is on and nothing names a tier.
+    ///
     /// ```
     /// let action = sidefx::SideEffectAction::new("exec", "process.exec", "process.exec");
     /// assert_eq!(sidefx::Scope::capture().resolve(&action).unwrap().tier, sidefx::Tier::ActAuto);
@@ -72,6 +75,9 @@ impl Scope {
     /// Resolves identity and tier for one call of `action` touching `resources`: each policy
     /// answers with its rules and rows ([`AutonomyPolicy::answer`]), and the most restrictive
     /// answer (with the dispatch tiers) stands, with what decided it.
+    ///
+    /// # Errors
+    /// A `SIDEFX-STRICT-NO-CONTEXT` refusal when strict mode is on and nothing names a tier.
     ///
     /// ```
     /// use sidefx::resource::{Resource, ResourceKind, ResourceValue};
@@ -154,6 +160,9 @@ impl Scope {
     /// allowlists intersect, the largest quorum and the shortest timeout win. Fails with
     /// `SIDEFX-NO-REVIEWER` when nobody could approve: the allowlists have nobody in common, or
     /// fewer common reviewers than the quorum.
+    ///
+    /// # Errors
+    /// A `SIDEFX-NO-REVIEWER` refusal when nobody could approve.
     ///
     /// ```
     /// use sidefx::{AutonomyPolicy, SideEffectAction};

@@ -163,6 +163,9 @@ impl TrustRecord {
 
     /// Parses a stored `trust_recorded` event.
     ///
+    /// # Errors
+    /// `SIDEFX-LOG` when the event is not a well-formed trust record.
+    ///
     /// ```
     /// let e = sidefx::log::LogEvent::new("trust_recorded", serde_json::json!({}));
     /// assert!(sidefx::trust::TrustRecord::from_event(&e).is_err());
@@ -298,6 +301,9 @@ impl TrustDraft {
 /// Chains and appends a record atomically: the log links it to the chain's head inside its
 /// own write transaction ([`EventLog::append_chained`]), so concurrent appenders never fork
 /// the chain. The record is written once, in canonical form; what is stored is what is hashed.
+///
+/// # Errors
+/// `SIDEFX-LOG` when the record cannot be written.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

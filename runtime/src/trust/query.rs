@@ -59,6 +59,9 @@ impl TrustQuery {
 
 /// The records matching `query`, oldest first.
 ///
+/// # Errors
+/// `SIDEFX-LOG` when the log cannot be read or a record is malformed.
+///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use sidefx::trust::{self, Outcome, TrustDraft, TrustQuery};

@@ -210,6 +210,10 @@ fn check(stored: &StoredEvent, prev: Option<&TrustRecord>) -> std::result::Resul
 /// the window the log declares, to the log's recorded head. An event that cannot be read (a
 /// damaged file) is reported as the broken link, after any earlier problem.
 ///
+/// # Errors
+/// `SIDEFX-LOG` when the log cannot be read. A broken chain is not an error: the result
+/// reports it.
+///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let log = sidefx::log::MemoryEventLog::new();

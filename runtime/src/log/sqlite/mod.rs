@@ -28,6 +28,9 @@ const POLL_MAX: Duration = Duration::from_millis(50);
 /// `.sidefx/events.db` under the working directory. Fails when `$SIDEFX_LOG` is a URL:
 /// [`default_target`](super::default_target) takes both.
 ///
+/// # Errors
+/// `SIDEFX-LOG` when the working directory cannot be read.
+///
 /// ```
 /// let path = sidefx::log::default_path();
 /// assert!(path.is_err() || path.unwrap().ends_with("events.db") || std::env::var_os("SIDEFX_LOG").is_some());
@@ -165,6 +168,10 @@ impl SqliteEventLog {
     /// Fails with `SIDEFX-LOG` if the file is not a sidefx log (another database, another
     /// file type, or a newer schema). Opening blocks briefly on file I/O.
     ///
+    /// # Errors
+    /// `SIDEFX-LOG` when the file cannot be created or opened, is not a sidefx event log, or was
+    /// written by a newer version.
+    ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
     /// let log = sidefx::log::SqliteEventLog::open(dir.path().join("events.db")).unwrap();
@@ -177,6 +184,9 @@ impl SqliteEventLog {
     /// Opens an existing log; fails with `SIDEFX-LOG` if the file does not exist (it is never
     /// created), is empty, or is not a sidefx log. For tools that read a log another process
     /// writes.
+    ///
+    /// # Errors
+    /// `SIDEFX-LOG` when the file does not exist, cannot be opened, or is not a sidefx event log.
     ///
     /// ```
     /// let err = sidefx::log::SqliteEventLog::open_existing("/nonexistent/events.db").unwrap_err();
