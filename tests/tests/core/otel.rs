@@ -30,7 +30,11 @@ impl Approver for Answers {
 }
 
 /// Runs `calls` on this thread with the exporting subscriber installed for this thread only.
+/// A thread-local subscriber alone meets tracing-core's single-dispatcher interest cache (see
+/// `never_just_one_dispatcher`): another test's first decision could cache the span's callsite
+/// as never-interesting and this test would see no spans (it failed once in a full run).
 fn spans_of<F: std::future::Future<Output = ()>>(calls: F) -> Vec<SpanData> {
+    super::tracing_events::never_just_one_dispatcher();
     let exporter = InMemorySpanExporter::default();
     let (subscriber, provider) = sidefx::telemetry::otel::subscriber(exporter.clone());
     {

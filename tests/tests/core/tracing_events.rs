@@ -20,7 +20,7 @@ use super::{builtin, call};
 /// 3-in-40 failure. Two no-op dispatchers kept for the life of the process take tracing off that
 /// path for good: interest is then computed from every live dispatcher, under the registry lock,
 /// so it is `sometimes` and each event asks the current thread's subscriber.
-fn never_just_one_dispatcher() {
+pub(super) fn never_just_one_dispatcher() {
     static KEEP: OnceLock<[Dispatch; 2]> = OnceLock::new();
     KEEP.get_or_init(|| {
         [
