@@ -20,9 +20,19 @@ use crate::{Error, Result};
 
 /// Reader connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 4;
-/// Polling backoff for appends made by other processes.
-const POLL_START: Duration = Duration::from_millis(1);
-const POLL_MAX: Duration = Duration::from_millis(50);
+/// Polling backoff for appends made by other processes: the fallback when no file-change
+/// notification comes.
+const POLL: Backoff = Backoff {
+    start: Duration::from_millis(1),
+    max: Duration::from_millis(50),
+};
+
+/// A polling backoff: `start`, doubling up to `max`.
+#[derive(Clone, Copy)]
+pub(super) struct Backoff {
+    start: Duration,
+    max: Duration,
+}
 
 /// The path of the default SQLite log: `$SIDEFX_LOG` when set and not empty, else
 /// `.sidefx/events.db` under the working directory. Fails when `$SIDEFX_LOG` is a URL:
@@ -119,6 +129,7 @@ pub(super) struct Shared {
     // Changes to the file made by any process, watched from the first wait on (`None` where
     // the system cannot report them: waiters then poll).
     file: OnceLock<Option<FileWatch>>,
+    poll: Backoff,
 }
 
 impl Shared {
@@ -207,13 +218,32 @@ impl SqliteEventLog {
         &self.shared.path
     }
 
+    /// Opens the log with a fallback poll of `every`, so a test can tell a wake-up by
+    /// notification from one by polling.
+    #[cfg(test)]
+    pub(super) fn open_polling_every(path: &Path, every: Duration) -> Result<Self> {
+        Self::start_with(
+            path,
+            true,
+            Backoff {
+                start: every,
+                max: every,
+            },
+        )
+    }
+
     fn start(path: &Path, create: bool) -> Result<Self> {
+        Self::start_with(path, create, POLL)
+    }
+
+    fn start_with(path: &Path, create: bool, poll: Backoff) -> Result<Self> {
         let conn = open_writer(path, create)?;
         let shared = Arc::new(Shared {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
             notify: Mutex::new(HashMap::new()),
             file: OnceLock::new(),
+            poll,
         });
         let (tx, rx) = mpsc::channel();
         let thread_shared = shared.clone();
@@ -426,7 +456,7 @@ impl EventLog for SqliteEventLog {
         // Subscribe before reading, so an in-process append after this point is never missed.
         let mut rx = self.shared.watch(topic);
         let mut file = self.shared.file_changes();
-        let mut delay = POLL_START;
+        let mut delay = self.shared.poll.start;
         loop {
             let last = self.last_id(topic).await?;
             if last > after {
@@ -443,7 +473,7 @@ impl EventLog for SqliteEventLog {
                 () = file_changed(&mut file) => {}
                 () = tokio::time::sleep(delay) => {}
             }
-            delay = (delay * 2).min(POLL_MAX);
+            delay = (delay * 2).min(self.shared.poll.max);
         }
     }
 

@@ -100,7 +100,11 @@ pub(super) fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Command>, sh
         }
         if !writes.is_empty() {
             match commit(&mut conn, &shared.path, &mut writes, &mut heads) {
-                Ok(outcomes) => reply_all(shared, writes, outcomes),
+                Ok(outcomes) => {
+                    // Before the replies: another process's waiter may be woken first.
+                    super::wake::committed(&shared.path);
+                    reply_all(shared, writes, outcomes);
+                }
                 Err(e) => {
                     // Nothing of the batch was committed: forget the heads it moved.
                     heads.clear();
