@@ -19,6 +19,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_READERS: usize = 8;
 
 /// A parsed PostgreSQL URL and how to show it.
+#[derive(Clone)]
 pub(crate) struct Target {
     config: tokio_postgres::Config,
     shown: String,

@@ -70,7 +70,8 @@ const POLL_MAX: Duration = Duration::from_millis(200);
 /// build). Each log runs its own small runtime thread, so it works from any async runtime and
 /// outlives none: a writer connection, a listener connection and up to 8 reader connections.
 /// Opening connects, checks the schema and creates or migrates it; it blocks the calling
-/// thread until then. Errors never show the password.
+/// thread until then. The writer's connection is opened at the same time, so a process that
+/// appends right after opening (a reviewer answering) does not wait for a connection set-up. Errors never show the password.
 ///
 /// ```no_run
 /// use sidefx::log::{EventLog, LogEvent, PostgresEventLog, Topic};
@@ -209,6 +210,13 @@ impl PostgresEventLog {
                 Error::Log(format!("cannot start the PostgreSQL event log's runtime: {e}").into())
             })?;
         let handle = runtime.handle().clone();
+        // The writer connects while the schema is checked, not on the first append: a
+        // reviewer's process answers right after opening, and its answer should not wait for a
+        // connection set-up (a TCP handshake, the password exchange, a server process).
+        let early_writer = {
+            let target = target.clone();
+            handle.spawn(async move { writer::session(&target).await })
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         handle.spawn(async move {
             let prepared = async {
@@ -233,7 +241,7 @@ impl PostgresEventLog {
             listener_started: AtomicBool::new(false),
         });
         let (writer, commands) = mpsc::unbounded_channel();
-        handle.spawn(writer_loop(shared.clone(), commands));
+        handle.spawn(writer_loop(shared.clone(), early_writer, commands));
         Ok(PostgresEventLog {
             shared,
             writer,

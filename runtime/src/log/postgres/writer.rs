@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
 use super::Shared;
 use super::batch::{Encoded, Item, Outcome};
+use super::conn::Target;
 use crate::log::{ChainAppended, EventId, Seal, Topic};
 use crate::{Error, Result};
 
@@ -74,10 +76,29 @@ pub(super) enum Attempt {
     Occupied(HashMap<String, i64>),
 }
 
-pub(crate) async fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Command>) {
+/// Opens the writer's connection: a commit must be durable when it returns, so the one setting
+/// that skips the flush is refused (stronger replicated settings are kept).
+pub(crate) async fn session(target: &Target) -> Result<Client> {
+    let client = target.connect().await?;
+    let mode = client.query_one("SHOW synchronous_commit", &[]).await;
+    if let Ok(row) = mode
+        && row.get::<_, String>(0) == "off"
+    {
+        let _ = client.batch_execute("SET synchronous_commit = on").await;
+    }
+    Ok(client)
+}
+
+/// Commits what `rx` queues. `early` is the connection opened while the log was opening, so
+/// the first append does not pay for connecting (`None` or a failure: connect on demand).
+pub(crate) async fn writer_loop(
+    shared: Arc<Shared>,
+    early: JoinHandle<Result<Client>>,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+) {
     let mut writer = Writer {
         shared,
-        client: None,
+        client: early.await.ok().and_then(Result::ok),
         known: HashSet::new(),
     };
     while let Some(first) = rx.recv().await {
@@ -242,20 +263,11 @@ impl Writer {
             self.client = None;
         }
         if self.client.is_none() {
-            let target = &self.shared.target;
-            let client = target.connect().await.map_err(|error| Failure {
+            let client = session(&self.shared.target).await.map_err(|error| Failure {
                 error,
                 retry: true,
                 unknown: None,
             })?;
-            // A commit must be durable when it returns: refuse the one setting that skips the
-            // flush (stronger replicated settings are kept).
-            let mode = client.query_one("SHOW synchronous_commit", &[]).await;
-            if let Ok(row) = mode
-                && row.get::<_, String>(0) == "off"
-            {
-                let _ = client.batch_execute("SET synchronous_commit = on").await;
-            }
             self.client = Some(client);
         }
         self.client.as_ref().ok_or_else(|| Failure {
