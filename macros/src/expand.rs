@@ -75,6 +75,7 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
     });
     let name = &plan.name;
     let gate = gate(plan, &private);
+    let (stage_new, secrets) = stage_new(plan, &private);
     let fake_return = fake_return(ret);
     // The return type's two checks, each one trait call on the return type as written, so
     // "not a `Result`" and "no `From<sidefx::Error>`" point at it, once each, and no note
@@ -101,7 +102,7 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
             let #refuse = move |#error| #wrap(#refusal);
             // The arguments are recorded (only if the gate did not open) before the body takes
             // them.
-            let #stage = #private::Stage::new(#gate, || #private::Args::new(#name) #(#records)* .finish());
+            let #stage = #stage_new(#gate, || #private::Args::new(#name) #(#records)* .finish() #secrets);
             #private::Enforced::new(#stage, #refuse, #is_ok, async move { #fake_return #(#stmts)* }).await
         });
     });
@@ -122,6 +123,37 @@ pub(crate) fn expand(func: &InputFn, plan: &Plan<'_>) -> TokenStream {
             quote!(#head #wrapped)
         }
     }
+}
+
+/// `Stage::new`, or `Stage::with_secrets` for a builtin with redacted arguments: the extra
+/// closure gives each redacted argument's real value (when its type is `Serialize`; otherwise
+/// the call cannot become a suggestion grant) for the fingerprint a grant is bound to.
+/// Returns the path and the closure (with its leading comma, or nothing).
+fn stage_new(plan: &Plan<'_>, private: &TokenStream) -> (TokenStream, TokenStream) {
+    let secrets: Vec<_> = plan
+        .recorded
+        .iter()
+        .filter_map(|r| match r {
+            Recorded::Redacted { ident } => Some(*ident),
+            Recorded::Value { .. } => None,
+        })
+        .collect();
+    if secrets.is_empty() {
+        return (quote!(#private::Stage::new), TokenStream::new());
+    }
+    let real = Ident::new("__sidefx_real", Span::mixed_site());
+    let puts = secrets.iter().map(|ident| {
+        let key = LitStr::new(&ast::key(ident), ident.span());
+        // Autoref specialisation: `Serialize` values are read, any other type answers `None`
+        // (no compile error: a secret wrapper need not be `Serialize`).
+        quote!(.secret(#key, (&&#private::GrantProbe(&#ident)).grant_value()))
+    });
+    let closure = quote!(, |#real: #private::GrantArgs| {
+        #[allow(unused_imports)]
+        use #private::{GrantBySerialize as _, GrantOpaque as _};
+        #real #(#puts)*
+    });
+    (quote!(#private::Stage::with_secrets), closure)
 }
 
 /// The call to the gate: `gate(&ACTION)`, or `gate_with(&ACTION, || [resources])` when the

@@ -67,6 +67,7 @@ mod tier;
 pub mod trust;
 
 pub use action::SideEffectAction;
+pub use approval::grant;
 /// Re-exported so hosts can implement [`log::EventLog`] and [`approval::Approver`].
 pub use async_trait::async_trait;
 pub use enforce::{Decision, Finish, Permit, enforce};

@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value};
 
+pub use crate::approval::grant::{GrantArgs, GrantBySerialize, GrantOpaque, GrantProbe};
 pub use crate::enforce::{Check, Enforced, Gate, Permit, Stage, gate, gate_with};
 pub use crate::registry::{BUILTINS, BuiltinInfo};
 pub use crate::resource::{CommandArg, PathArg, Resource, ResourceKind, ResourceSpec, UrlArg};

@@ -55,6 +55,7 @@ pub async fn request(log: &dyn EventLog, draft: ApprovalDraft) -> Result<Approva
         blocking: draft.blocking,
         resources: draft.resources,
         decided_by: draft.decided_by,
+        grant: draft.grant,
         event_id: 0,
     };
     let payload =
@@ -252,9 +253,15 @@ async fn settle(log: &dyn EventLog, request: &ApprovalRequest) -> Result<Option<
         let mut payload = serde_json::to_value(&decision)
             .map_err(|e| Error::log("cannot encode the approval decision", e))?;
         payload["request_id"] = json!(request.request_id);
-        payload["decided_at_ms"] = json!(now_ms());
+        let decided_at = now_ms();
+        payload["decided_at_ms"] = json!(decided_at);
         let ev = event(decision.kind(), &request.request_id, payload);
         if log.append_if_latest(&topic, head, ev).await?.is_some() {
+            // Approving a suggestion issues its one-shot grant; the decision's writer does it,
+            // whichever path (CLI, in process, ACP) the approval came through.
+            if let ApprovalDecision::Approved { approvers } = &decision {
+                super::grant::issue(log, request, approvers, decided_at).await?;
+            }
             return Ok(Some(decision));
         }
         // Someone appended meanwhile (maybe the decision): re-read and decide again, a bounded

@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod flow;
+pub mod grant;
 mod state;
 mod watch;
 
@@ -94,6 +95,10 @@ pub struct ApprovalRequest {
     /// version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<DecidedBy>,
+    /// For a suggest-tier call: what approving it grants (the next identical call runs once;
+    /// see [`grant`]). `None` for other requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<grant::GrantTerms>,
     /// Where the request sits on `hitl.approvals` (not part of the stored payload).
     #[serde(skip)]
     pub event_id: EventId,
@@ -131,6 +136,8 @@ pub struct ApprovalDraft {
     pub resources: Value,
     /// What decided the call's tier.
     pub decided_by: Option<DecidedBy>,
+    /// What approving it grants (suggest-tier calls; see [`grant`]).
+    pub grant: Option<grant::GrantTerms>,
 }
 
 /// Whether a request's resources are absent (null or an empty list), so they are not stored.
@@ -159,6 +166,7 @@ impl ApprovalDraft {
             blocking: true,
             resources: Value::Null,
             decided_by: None,
+            grant: None,
         }
     }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::facts::CallFacts;
 use super::{Audit, Decision, Permit};
+use crate::approval::grant::{self, Bounds, CallPrint, Grant, GrantTerms};
 use crate::approval::{self, ApprovalDecision, ApprovalDraft, Approver, Verdict};
 use crate::log::{EventLog, Topic};
 use crate::observe::{CallObserver, CallStage};
@@ -34,6 +35,9 @@ pub struct Check {
     context: Context,
     /// Why the call is refused before any record is written (strict mode without a tier).
     refusal: Option<Error>,
+    /// The fingerprint of the call's real arguments, taken only for a call that may file or
+    /// use a suggestion grant ([`Check::wants_print`]).
+    print: Option<CallPrint>,
 }
 
 /// Where the call's records go and who answers its approvals.
@@ -55,6 +59,8 @@ struct Call {
     /// The chain index of the decision's trust record once written (`u64::MAX`: none yet),
     /// for its span.
     chain_index: AtomicU64,
+    /// The fingerprint of the real arguments (suggest-tier calls only).
+    print: Option<CallPrint>,
 }
 
 impl Check {
@@ -91,7 +97,23 @@ impl Check {
                 approval: scope.approval_settings(action),
             },
             refusal,
+            print: None,
         }
+    }
+
+    /// Whether the call may file or use a [suggestion grant](crate::grant): it would get the
+    /// suggest answer. Only then are its real arguments fingerprinted.
+    #[inline]
+    pub(super) fn wants_print(&self) -> bool {
+        self.refusal.is_none()
+            && self.tier == Tier::Suggest
+            && !self.requires_human
+            && self.context.log.is_some()
+    }
+
+    /// Keeps the fingerprint of the call's real arguments.
+    pub(super) fn set_print(&mut self, print: CallPrint) {
+        self.print = Some(print);
     }
 
     /// The asynchronous second half: records, approvals, refusals. `args` is the call's
@@ -120,6 +142,7 @@ impl Check {
             dispatch,
             context,
             refusal,
+            print,
         } = *self;
         let call = Call {
             facts: Arc::new(CallFacts {
@@ -135,6 +158,7 @@ impl Check {
             }),
             context,
             chain_index: AtomicU64::new(u64::MAX),
+            print,
         };
         call.observe(CallStage::Announced).await;
         let result = match refusal {
@@ -217,7 +241,7 @@ impl Call {
 
     async fn enforce(&self) -> Result<Decision> {
         if self.facts.requires_human {
-            return Err(self.refer().await?);
+            return Err(self.refer(None).await?);
         }
         match self.facts.tier {
             Tier::ActAuto => {
@@ -225,7 +249,7 @@ impl Call {
                 Ok(Decision::Proceed(self.permit(self.context.audit_auto)))
             }
             Tier::Shadow => Err(self.shadow().await?),
-            Tier::Suggest => Err(self.refer().await?),
+            Tier::Suggest => self.suggest().await,
             Tier::ActWithApproval => self.with_approval().await,
         }
     }
@@ -249,10 +273,10 @@ impl Call {
     /// Suggest and requires_human: files a non-blocking approval request, proposes the call and
     /// refuses it. Under suggest a reviewer may re-dispatch it; under requires_human a person
     /// must perform it.
-    async fn refer(&self) -> Result<Error> {
+    async fn refer(&self, grant: Option<GrantTerms>) -> Result<Error> {
         let log = self.log()?;
         let draft = match self.approval_draft(false) {
-            Ok(d) => d,
+            Ok(d) => ApprovalDraft { grant, ..d },
             Err(e) => return self.no_reviewer(log, e).await,
         };
         let req = approval::request(log, draft).await?;
@@ -270,6 +294,74 @@ impl Call {
         let record = trust::append_after(log, vec![proposal], draft).await?;
         self.recorded(&record);
         Ok(refusal)
+    }
+
+    /// Suggest: runs once under a live grant for this very call (an approved earlier
+    /// suggestion), else files the request a reviewer may approve into such a grant.
+    async fn suggest(&self) -> Result<Decision> {
+        let log = self.log()?;
+        let terms = self.grant_terms(log);
+        if let (Some(digest), Ok(settings)) = (
+            terms.as_ref().and_then(|t| t.digest.as_deref()),
+            &self.context.approval,
+        ) {
+            let f = &self.facts;
+            let bounds = Bounds {
+                reviewers: &settings.reviewers,
+                quorum: settings.quorum,
+                ttl: settings.grant_ttl,
+            };
+            if let Some((grant, used)) =
+                grant::consume(log, digest, &f.agent, f.action.builtin, &bounds, &f.trace_id).await?
+            {
+                return self.granted(log, grant, used).await;
+            }
+        }
+        Err(self.refer(terms).await?)
+    }
+
+    /// What approving this call's request would grant; `None` when nobody could approve it.
+    fn grant_terms(&self, log: &dyn EventLog) -> Option<GrantTerms> {
+        let settings = self.context.approval.as_ref().ok()?;
+        let ttl_ms = u64::try_from(settings.grant_ttl.as_millis()).unwrap_or(u64::MAX);
+        let f = &self.facts;
+        let digest = match &self.print {
+            Some(print) => grant::call_digest(log, &f.agent, f.action.builtin, print),
+            None => Err("the call's real arguments were not available to fingerprint".to_owned()),
+        };
+        Some(match digest {
+            Ok(d) => GrantTerms {
+                digest: Some(d),
+                ttl_ms,
+                ungrantable: None,
+            },
+            Err(why) => GrantTerms {
+                digest: None,
+                ttl_ms,
+                ungrantable: Some(why),
+            },
+        })
+    }
+
+    /// The call won a grant: its trust record links the request and the approvers.
+    async fn granted(&self, log: &dyn EventLog, grant: Grant, used: u64) -> Result<Decision> {
+        let draft = self
+            .facts
+            .trust(Outcome::Success, "suggestion_grant")
+            .approver(grant.approvers.join(","))
+            .meta("approval_request_id", grant.request_id.clone())
+            .meta("approvers", json!(grant.approvers))
+            .meta(
+                "grant",
+                json!({"expires_at_ms": grant.expires_at_ms, "consumed_event_id": used}),
+            );
+        let record = trust::append(log, draft).await?;
+        self.facts.trace_with("approved", None, Some(record.chain_index));
+        Ok(Decision::Approved {
+            permit: self.permit(false),
+            request_id: grant.request_id,
+            approvers: grant.approvers,
+        })
     }
 
     async fn with_approval(&self) -> Result<Decision> {

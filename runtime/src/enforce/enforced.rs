@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::{Finish, Gate, Permit};
 use crate::Error;
+use crate::approval::grant::GrantArgs;
 
 /// Where a call stands: deciding (the asynchronous half of enforcement), running its body, or
 /// writing its audit record once the body returned.
@@ -32,7 +33,23 @@ impl<R> Stage<R> {
     pub fn new(gate: Gate, record: impl FnOnce() -> Result<Value, Error>) -> Self {
         match gate {
             Gate::Open(permit) => Stage::Running(permit),
-            Gate::Check(check) => Stage::Deciding(super::decide_boxed(check, record())),
+            Gate::Check(check) => Stage::Deciding(super::decide_printed(check, record(), |real| real)),
+        }
+    }
+
+    /// [`new`](Self::new) for a builtin with redacted arguments: `secrets` puts their real
+    /// values back into the recorded ones, for the fingerprint a
+    /// [suggestion grant](crate::grant) is bound to. Called only for a call that would get the
+    /// suggest answer, and at once (it borrows the arguments too).
+    #[inline(always)]
+    pub fn with_secrets(
+        gate: Gate,
+        record: impl FnOnce() -> Result<Value, Error>,
+        secrets: impl FnOnce(GrantArgs) -> GrantArgs,
+    ) -> Self {
+        match gate {
+            Gate::Open(permit) => Stage::Running(permit),
+            Gate::Check(check) => Stage::Deciding(super::decide_printed(check, record(), secrets)),
         }
     }
 }

@@ -253,6 +253,7 @@ mod tests {
             reviewers: vec!["alice".into()],
             quorum: 1,
             timeout: std::time::Duration::from_secs(60),
+            grant_ttl: std::time::Duration::from_secs(60),
         };
         let draft = f.approval_draft(&settings, false);
         let proposal = f.proposal(Some("req-1"));

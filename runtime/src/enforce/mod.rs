@@ -23,6 +23,7 @@ use std::task::{Context, Poll};
 
 use serde_json::Value;
 
+use crate::approval::grant::{CallPrint, GrantArgs};
 use crate::log::EventLog;
 use crate::observe::{CallObserver, CallStage};
 use crate::resource::Resource;
@@ -287,6 +288,22 @@ fn decide_boxed(
     Box::pin(async move { check.run(args?).await })
 }
 
+/// [`decide_boxed`], after fingerprinting the call's real arguments when it may file or use a
+/// suggestion grant: the recorded ones with `secrets` putting redacted values back.
+#[cold]
+fn decide_printed(
+    mut check: Box<Check>,
+    args: Result<Value>,
+    secrets: impl FnOnce(GrantArgs) -> GrantArgs,
+) -> Pin<Box<dyn Future<Output = Result<Permit>> + Send>> {
+    if let Ok(recorded) = &args
+        && check.wants_print()
+    {
+        check.set_print(secrets(GrantArgs::new(recorded)).finish());
+    }
+    decide_boxed(check, args)
+}
+
 #[cold]
 #[inline(never)]
 fn check(scope: &Scope, action: &SideEffectAction, resources: Vec<Resource>) -> Gate {
@@ -320,9 +337,16 @@ pub async fn enforce(builtin: &str, args: &Value) -> Result<Decision> {
     };
     match gate {
         Gate::Open(permit) => Ok(Decision::Proceed(permit)),
-        Gate::Check(check) => match check.decide(args.clone()).await {
-            Err(reason) if reason.is_refusal() => Ok(Decision::Skip { reason }),
-            decided => decided,
-        },
+        Gate::Check(mut check) => {
+            // A builtin dispatched by name has no redacted arguments: the values given are
+            // the real ones.
+            if check.wants_print() {
+                check.set_print(CallPrint::of(args));
+            }
+            match check.decide(args.clone()).await {
+                Err(reason) if reason.is_refusal() => Ok(Decision::Skip { reason }),
+                decided => decided,
+            }
+        }
     }
 }

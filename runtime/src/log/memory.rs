@@ -323,4 +323,8 @@ impl EventLog for MemoryEventLog {
         t.sort();
         Ok(t)
     }
+    fn grant_key_home(&self) -> super::KeyHome {
+        // No other process reads a memory log.
+        super::KeyHome::Process
+    }
 }

@@ -40,6 +40,36 @@ pub use topic::Topic;
 
 use crate::Result;
 
+/// Where a log keeps the key of its grant digests when `$SIDEFX_GRANT_KEY_FILE` is not set.
+///
+/// ```
+/// use sidefx::log::KeyHome;
+/// use sidefx::log::{EventLog, MemoryEventLog};
+/// assert_eq!(MemoryEventLog::new().grant_key_home(), KeyHome::Process);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyHome {
+    /// A file (created on first use): a SQLite log's is `<log file>.grant-key`.
+    File(std::path::PathBuf),
+    /// One random key for this process (the memory log, which no other process reads).
+    Process,
+    /// Nowhere: `$SIDEFX_GRANT_KEY_FILE` must name a file every host shares (PostgreSQL,
+    /// custom backends). Without it no call becomes a grant (fail closed).
+    Shared,
+}
+
+/// The grant key file beside a log file: `<log>.grant-key`.
+///
+/// ```
+/// let p = sidefx::log::grant_key_beside(std::path::Path::new("/x/.sidefx/events.db"));
+/// assert_eq!(p, std::path::Path::new("/x/.sidefx/events.db.grant-key"));
+/// ```
+pub fn grant_key_beside(log: &std::path::Path) -> std::path::PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(".grant-key");
+    std::path::PathBuf::from(name)
+}
+
 /// A per-topic event id: 1 for the first event of a topic, then strictly increasing.
 pub type EventId = u64;
 
@@ -278,6 +308,20 @@ pub trait EventLog: Send + Sync {
 
     /// The topics that hold events.
     async fn topics(&self) -> Result<Vec<Topic>>;
+
+    /// Where the key of this log's [suggestion grant](crate::grant) digests lives when
+    /// `$SIDEFX_GRANT_KEY_FILE` does not name one. The default, [`KeyHome::Shared`], keeps none:
+    /// every process using the log must then share the key file named by the variable, or no
+    /// approved suggestion becomes a grant (fail closed).
+    ///
+    /// ```
+    /// use sidefx::log::EventLog;
+    /// let log = sidefx::log::MemoryEventLog::new();
+    /// assert_eq!(log.grant_key_home(), sidefx::log::KeyHome::Process);
+    /// ```
+    fn grant_key_home(&self) -> KeyHome {
+        KeyHome::Shared
+    }
 }
 
 impl std::fmt::Debug for dyn EventLog {

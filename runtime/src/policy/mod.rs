@@ -73,6 +73,9 @@ pub struct AutonomyPolicy {
     /// How long an approval request waits for a decision, in milliseconds (default 24 h).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) approval_timeout_ms: Option<u64>,
+    /// How long an approved suggestion's one-shot grant lives, in milliseconds (default 24 h).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) suggestion_grant_ttl_ms: Option<u64>,
     /// Record a success/failure trust record for act_auto calls too.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) audit_auto: bool,
@@ -100,6 +103,7 @@ impl Default for AutonomyPolicy {
             requires_human_agents: FxHashSet::default(),
             approval_quorum: None,
             approval_timeout_ms: None,
+            suggestion_grant_ttl_ms: None,
             audit_auto: false,
             rules: Rules::default(),
             workspace: None,
@@ -157,6 +161,18 @@ impl AutonomyPolicy {
     /// How long an approval request waits for a decision, when set.
     pub fn approval_timeout(&self) -> Option<std::time::Duration> {
         self.approval_timeout_ms.map(std::time::Duration::from_millis)
+    }
+    /// How long an approved suggestion's one-shot grant lives (`suggestion_grant_ttl_ms`), when
+    /// set; see [`crate::grant`].
+    ///
+    /// ```
+    /// let p = sidefx::AutonomyPolicy::from_json(r#"{"suggestion_grant_ttl_ms": 3600000}"#).unwrap();
+    /// assert_eq!(p.suggestion_grant_ttl(), Some(std::time::Duration::from_secs(3600)));
+    /// let err = sidefx::AutonomyPolicy::from_json(r#"{"suggestion_grant_ttl_ms": 0}"#).unwrap_err();
+    /// assert!(err.to_string().contains("suggestion_grant_ttl_ms"), "{err}");
+    /// ```
+    pub fn suggestion_grant_ttl(&self) -> Option<std::time::Duration> {
+        self.suggestion_grant_ttl_ms.map(std::time::Duration::from_millis)
     }
     /// Whether act_auto calls get success/failure trust records too.
     pub fn audit_auto(&self) -> bool {

@@ -25,6 +25,7 @@ const FIELDS: &[&str] = &[
     "requires_human_agents",
     "approval_quorum",
     "approval_timeout_ms",
+    "suggestion_grant_ttl_ms",
     "audit_auto",
     "rules",
     "workspace",
@@ -84,16 +85,8 @@ pub(super) fn policy(value: &Value) -> Result<AutonomyPolicy> {
                     show(v)
                 )),
             },
-            "approval_timeout_ms" => match v.as_u64() {
-                Some(ms) if ms > 0 && u128::from(ms) <= MAX_TIMEOUT.as_millis() => {
-                    out.approval_timeout_ms = Some(ms)
-                }
-                _ => p.push(format!(
-                    "`{key}` must be a positive whole number of milliseconds, at most {} (30 days), found {}",
-                    MAX_TIMEOUT.as_millis(),
-                    show(v)
-                )),
-            },
+            "approval_timeout_ms" => out.approval_timeout_ms = millis(&mut p, key, v),
+            "suggestion_grant_ttl_ms" => out.suggestion_grant_ttl_ms = millis(&mut p, key, v),
             "audit_auto" => out.audit_auto = boolean(&mut p, key, v),
             "rules" => out.rules = crate::rules::parse_rules(&mut p.0, key, v),
             "workspace" => out.workspace = string(&mut p, key, v).map(Into::into),
@@ -145,6 +138,21 @@ fn default_tier(p: &mut Problems, out: &mut AutonomyPolicy, key: &str, t: Option
         None => {
             out.autonomy_tier = Some(t);
             out.tier_key = if key == "tier" { "tier" } else { "autonomy_tier" };
+        }
+    }
+}
+
+/// A timeout: a positive whole number of milliseconds, at most 30 days.
+fn millis(p: &mut Problems, key: &str, v: &Value) -> Option<u64> {
+    match v.as_u64() {
+        Some(ms) if ms > 0 && u128::from(ms) <= MAX_TIMEOUT.as_millis() => Some(ms),
+        _ => {
+            p.push(format!(
+                "`{key}` must be a positive whole number of milliseconds, at most {} (30 days), found {}",
+                MAX_TIMEOUT.as_millis(),
+                show(v)
+            ));
+            None
         }
     }
 }

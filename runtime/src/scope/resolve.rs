@@ -56,6 +56,9 @@ pub struct ApprovalSettings {
     /// How long a request waits: the shortest timeout of any scope, else
     /// [`DEFAULT_TIMEOUT`], never more than [`MAX_TIMEOUT`].
     pub timeout: Duration,
+    /// How long an approved suggestion's one-shot grant lives: the shortest
+    /// `suggestion_grant_ttl_ms` of any scope, else [`crate::grant::DEFAULT_TTL`].
+    pub grant_ttl: Duration,
 }
 
 impl Scope {
@@ -222,10 +225,17 @@ impl Scope {
             .min()
             .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
             .min(MAX_TIMEOUT);
+        let grant_ttl = self
+            .policies()
+            .filter_map(|p| p.suggestion_grant_ttl_ms)
+            .min()
+            .map_or(crate::approval::grant::DEFAULT_TTL, Duration::from_millis)
+            .min(crate::approval::grant::MAX_TTL);
         Ok(ApprovalSettings {
             reviewers,
             quorum,
             timeout,
+            grant_ttl,
         })
     }
 

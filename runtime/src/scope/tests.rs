@@ -104,12 +104,13 @@ mod tighten_only {
                 proptest::collection::vec(0..3usize, 0..4),
                 proptest::option::of(1..4u32),
                 proptest::option::of(1..6u64),
+                proptest::option::of(1..6u64),
             ),
         )
             .prop_map(
                 |(
                     (agent_id, autonomy_tier, agent_tiers, per_action, write_tier),
-                    (human, reviewers, quorum, timeout),
+                    (human, reviewers, quorum, timeout, grant_ttl),
                 )| {
                     let mut p = AutonomyPolicy {
                         agent_id,
@@ -122,6 +123,7 @@ mod tighten_only {
                         reviewers: reviewers.iter().map(|&i| REVIEWERS[i].to_owned()).collect(),
                         approval_quorum: quorum,
                         approval_timeout_ms: timeout.map(|s| s * 1000),
+                        suggestion_grant_ttl_ms: grant_ttl.map(|s| s * 1000),
                         ..Default::default()
                     };
                     for (agent, t) in per_action {
@@ -188,6 +190,7 @@ mod tighten_only {
                 }
                 prop_assert!(i.quorum >= o.quorum);
                 prop_assert!(i.timeout <= o.timeout);
+                prop_assert!(i.grant_ttl <= o.grant_ttl);
                 Ok(())
             }
         }
@@ -238,6 +241,7 @@ mod tighten_only {
                         no_looser(&settings, &scope(std::slice::from_ref(step)).approval_settings(&action))?;
                         if let Ok(s) = &settings {
                             prop_assert!(s.timeout <= Duration::from_millis(p.approval_timeout_ms.unwrap_or(u64::MAX)));
+                            prop_assert!(s.grant_ttl <= Duration::from_millis(p.suggestion_grant_ttl_ms.unwrap_or(u64::MAX)));
                         }
                     }
                 }

@@ -11,6 +11,8 @@
 //! sidefx-log-stress open LOG                      # open (creating the schema), print `opened`
 //! sidefx-log-stress follow LOG TOPIC              # print `event ID` for each event, forever
 //! sidefx-log-stress call LOG AGENT                # an act_with_approval call: `waiting ID`, then `ran`
+//! sidefx-log-stress grant-race LOG AGENT TOKEN TASKS # `ready`; on a stdin line, TASKS identical
+//!                                                 # suggest-tier calls at once: `ran N`
 //! ```
 //!
 //! `trust` and `writer` print `ready` once the log is open, wait for a line on stdin, then
@@ -38,6 +40,18 @@ impl From<sidefx::Error> for ToolError {
 #[sidefx::side_effect(class = "git.write", name = "git.push")]
 async fn git_push(branch: &str) -> Result<String, ToolError> {
     Ok(format!("pushed {branch}"))
+}
+
+/// How many `grant_race_store` bodies ran in this process.
+static GRANT_RACE_RAN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The suggest-tier call of `grant-race` mode; the same builtin as in the grant tests
+/// (`tests/tests/core/grants.rs`), so an approved suggestion is a grant for either process.
+#[sidefx::side_effect(class = "store.write", name = "grant_race_store", redact(token))]
+async fn grant_race_store(key: &str, token: &str) -> Result<(), ToolError> {
+    let _ = (key, token);
+    GRANT_RACE_RAN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Ok(())
 }
 
 fn main() {
@@ -174,6 +188,36 @@ async fn run(args: &[String]) -> sidefx::Result<()> {
                 Ok(Err(e)) => fail(&format!("the call did not run: {e:?}")),
                 Err(e) => fail(&e.to_string()),
             }
+            Ok(())
+        }
+        "grant-race" => {
+            let log = LogTarget::parse(arg(1))?.open_existing()?;
+            let policy = Arc::new(AutonomyPolicy::at_tier(Tier::Suggest).for_agent(arg(2)));
+            let (token, tasks) = (arg(3).to_owned(), number(4).max(1));
+            say("ready");
+            let mut go = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut go);
+            let calls: Vec<_> = (0..tasks)
+                .map(|_| {
+                    let (log, policy, token) = (log.clone(), policy.clone(), token.clone());
+                    tokio::spawn(sidefx::with_event_log(
+                        log,
+                        sidefx::with_policy(policy, async move { grant_race_store("k", &token).await }),
+                    ))
+                })
+                .collect();
+            for call in calls {
+                match call.await {
+                    // A refused call (the suggest answer) is the expected outcome for most.
+                    Ok(Ok(())) | Ok(Err(ToolError(sidefx::Error::Refused(_)))) => {}
+                    Ok(Err(e)) => fail(&format!("a call failed: {e:?}")),
+                    Err(e) => fail(&e.to_string()),
+                }
+            }
+            say(&format!(
+                "ran {}",
+                GRANT_RACE_RAN.load(std::sync::atomic::Ordering::SeqCst)
+            ));
             Ok(())
         }
         "request" => {

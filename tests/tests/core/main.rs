@@ -10,6 +10,7 @@
 // One test binary for the whole core area; one module per concept.
 mod enforcement;
 mod event_log;
+mod grants;
 mod isolation;
 mod layering;
 mod otel;

@@ -502,4 +502,8 @@ impl EventLog for SqliteEventLog {
         })
         .await
     }
+    fn grant_key_home(&self) -> super::KeyHome {
+        // Every process that shares the file shares the key beside it.
+        super::KeyHome::File(super::grant_key_beside(&self.shared.path))
+    }
 }

@@ -1,0 +1,162 @@
+//! The key of grant digests. It is never written to the log: whoever reads the log sees only
+//! keyed digests, which tell nothing about the values without the key.
+//!
+//! Where it comes from, first match wins:
+//! 1. `$SIDEFX_GRANT_KEY_FILE`, when set: that file (created with 32 random bytes if missing);
+//! 2. the log's own home for it ([`KeyHome`]): beside a SQLite log (`<log>.grant-key`), one
+//!    random key per process for the memory log; a PostgreSQL log has none, so a fleet must set
+//!    `$SIDEFX_GRANT_KEY_FILE` to the same file on every host.
+//!
+//! A key file is created atomically with mode 0600: written to a temporary file, then linked
+//! into place (a link never replaces an existing file), so processes racing to create it all
+//! end up with the one that won. When the key changes (file deleted or replaced), outstanding
+//! grants simply never match again: the calls get their tier's normal answer.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub use crate::log::KeyHome;
+
+/// The environment variable naming the grant key file.
+pub const KEY_FILE_ENV: &str = "SIDEFX_GRANT_KEY_FILE";
+
+/// The fewest bytes a key file must hold.
+const MIN_KEY_BYTES: usize = 32;
+
+/// A grant key. Its bytes are never shown (`Debug` prints `GrantKey(..)`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct GrantKey(Box<[u8]>);
+
+impl std::fmt::Debug for GrantKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GrantKey(..)")
+    }
+}
+
+impl GrantKey {
+    pub(crate) fn from_bytes(bytes: &[u8]) -> GrantKey {
+        GrantKey(bytes.into())
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The key for a log whose home is `home`, or why there is none.
+    pub(crate) fn find(home: KeyHome) -> Result<GrantKey, String> {
+        if let Some(file) = std::env::var_os(KEY_FILE_ENV).filter(|f| !f.is_empty()) {
+            return load_or_create(Path::new(&file));
+        }
+        match home {
+            KeyHome::File(path) => load_or_create(&path),
+            KeyHome::Process => {
+                static KEY: OnceLock<Result<GrantKey, String>> = OnceLock::new();
+                KEY.get_or_init(|| random().map(|b| GrantKey::from_bytes(&b)))
+                    .clone()
+            }
+            KeyHome::Shared => Err(format!(
+                "this event log keeps no grant key of its own; set {KEY_FILE_ENV} to a key file that every process using the log shares (32 random bytes; created if missing)"
+            )),
+        }
+    }
+}
+
+fn random() -> Result<[u8; MIN_KEY_BYTES], String> {
+    let mut bytes = [0u8; MIN_KEY_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| format!("the system has no random numbers for a grant key ({e})"))?;
+    Ok(bytes)
+}
+
+/// Reads the key at `path`, creating it first if it does not exist.
+fn load_or_create(path: &Path) -> Result<GrantKey, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => check(path, &bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create(path)?;
+            let bytes = std::fs::read(path)
+                .map_err(|e| format!("cannot read the grant key file {}: {e}", path.display()))?;
+            check(path, &bytes)
+        }
+        Err(e) => Err(format!("cannot read the grant key file {}: {e}", path.display())),
+    }
+}
+
+fn check(path: &Path, bytes: &[u8]) -> Result<GrantKey, String> {
+    if bytes.len() < MIN_KEY_BYTES {
+        return Err(format!(
+            "the grant key file {} holds {} bytes, fewer than {MIN_KEY_BYTES}; delete it to have a new key made (outstanding grants then stop matching)",
+            path.display(),
+            bytes.len()
+        ));
+    }
+    Ok(GrantKey::from_bytes(bytes))
+}
+
+/// Creates the key file atomically: a complete temporary file linked into place. Losing the
+/// race to another process is success (its key is the key).
+fn create(path: &Path) -> Result<(), String> {
+    let fail =
+        |what: &str, e: std::io::Error| format!("cannot {what} the grant key file {}: {e}", path.display());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::now_v7()));
+    let written = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp).map_err(|e| fail("create", e))?;
+        file.write_all(&random()?).map_err(|e| fail("write", e))?;
+        file.sync_all().map_err(|e| fail("write", e))
+    })();
+    let linked = written.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(fail("create", e)),
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Racing creators end with one key; a short file is refused with the fix.
+    #[test]
+    fn racing_creators_share_one_key_and_short_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db.grant-key");
+        let keys: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| load_or_create(&path))).collect();
+            handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+        });
+        assert!(
+            keys.windows(2).all(|w| w[0] == w[1]),
+            "every creator reads the winner's key"
+        );
+        assert_eq!(keys[0].bytes().len(), 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "only the owner reads the key");
+        }
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary files are left behind");
+        std::fs::write(&path, b"short").unwrap();
+        let err = load_or_create(&path).unwrap_err();
+        assert!(
+            err.contains("fewer than 32") && err.contains("delete it"),
+            "{err}"
+        );
+    }
+}
