@@ -17,6 +17,8 @@ use tempfile::TempDir;
 // Submodules live under tests/cli/ so that cargo does not build each as its own test binary.
 #[path = "cli/explain.rs"]
 mod explain;
+#[path = "cli/grants.rs"]
+mod grants;
 #[path = "cli/hostile.rs"]
 mod hostile;
 #[path = "cli/replay.rs"]

@@ -4,6 +4,7 @@ use anyhow::{anyhow, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use sidefx::approval::{self, ApprovalDecision, ApprovalState, ApprovalStatus};
+use sidefx::grant::{self, GrantStatus};
 use sidefx::log::{EventLog, rfc3339_ms};
 
 use crate::Res;
@@ -23,7 +24,8 @@ pub enum ApprovalsCmd {
         /// The request id.
         id: String,
     },
-    /// Approve a request; a waiting agent resumes once the quorum is reached.
+    /// Approve a request; a waiting agent resumes once the quorum is reached. Approving a
+    /// suggestion (a call that was recorded, not run) grants its next identical call one run.
     Approve {
         /// The request id.
         id: String,
@@ -47,9 +49,15 @@ pub enum ApprovalsCmd {
     },
 }
 
-fn status_json(s: &ApprovalStatus) -> Res<Value> {
+fn status_json(s: &ApprovalStatus, grant: Option<&GrantStatus>) -> Res<Value> {
     let mut v = serde_json::to_value(s).map_err(|e| anyhow!("cannot encode JSON: {e}"))?;
     v["state"] = json!(s.state());
+    if let Some(g) = grant {
+        let mut g_json = serde_json::to_value(g).map_err(|e| anyhow!("cannot encode JSON: {e}"))?;
+        g_json["used"] = json!(g.consumed.is_some());
+        g_json["summary"] = json!(g.describe());
+        v["grant"] = g_json;
+    }
     Ok(v)
 }
 
@@ -89,7 +97,7 @@ pub async fn run(log: &dyn EventLog, cmd: ApprovalsCmd, json: bool) -> Res {
                 .filter(|s| !pending || s.state() == ApprovalState::Pending)
                 .collect();
             if json {
-                let v: Res<Vec<Value>> = shown.iter().map(status_json).collect();
+                let v: Res<Vec<Value>> = shown.iter().map(|s| status_json(s, None)).collect();
                 return out_json(&v?);
             }
             let mut t = Table::new(&[
@@ -128,10 +136,11 @@ pub async fn run(log: &dyn EventLog, cmd: ApprovalsCmd, json: bool) -> Res {
         }
         ApprovalsCmd::Show { id } => {
             let s = approval::status(log, &id).await?;
+            let grant = grant::status_of(log, &s.request).await?;
             if json {
-                return out_json(&status_json(&s)?);
+                return out_json(&status_json(&s, grant.as_ref())?);
             }
-            out_text(&show_text(&s))
+            out_text(&show_text(&s, grant.as_ref()))
         }
         ApprovalsCmd::Approve { id, reviewer, reason } => {
             answer(log, &id, &reviewer, true, reason, json).await
@@ -142,7 +151,7 @@ pub async fn run(log: &dyn EventLog, cmd: ApprovalsCmd, json: bool) -> Res {
     }
 }
 
-fn show_text(s: &ApprovalStatus) -> String {
+fn show_text(s: &ApprovalStatus, grant: Option<&GrantStatus>) -> String {
     let r = &s.request;
     let args = serde_json::to_string(&r.args).unwrap_or_default();
     let reviewers = if r.reviewers.is_empty() {
@@ -173,7 +182,10 @@ fn show_text(s: &ApprovalStatus) -> String {
             },
         ),
         ("decision", decision_text(s.decision.as_ref())),
-    ] {
+    ]
+    .into_iter()
+    .chain(grant.map(|g| ("grant", g.describe())))
+    {
         text.push_str(&format!("{k:<13} {}\n", escape(&v)));
     }
     let mut t = Table::new(&["REVIEWER", "ANSWER", "REASON", "AT"]);
@@ -233,8 +245,9 @@ async fn answer(
     if after.state() == ApprovalState::TimedOut {
         bail!("approval request {id} reached its deadline before the answer; it timed out");
     }
+    let grant = grant::status_of(log, &after.request).await?;
     if json {
-        return out_json(&status_json(&after)?);
+        return out_json(&status_json(&after, grant.as_ref())?);
     }
     let verb = if approve { "approved" } else { "denied" };
     let now = match after.state() {
@@ -245,18 +258,55 @@ async fn answer(
         ),
         state => format!("{state} ({})", decision_text(after.decision.as_ref())),
     };
-    let note = if r.blocking || !approve {
-        ""
-    } else {
-        "; no call is waiting on it (the call was recorded, not run), so re-dispatch it to act"
+    let note = match (&grant, approve && !r.blocking) {
+        (_, false) => String::new(),
+        (Some(g), true) => grant_note(r, g, after.state()),
+        (None, true) => {
+            "; no call is waiting on it (the call was recorded, not run), so re-dispatch it to act".into()
+        }
     };
     out_text(&format!(
-        "{} {verb} request {}: `{}` ({}) by agent `{}`; the request is {}{note}\n",
+        "{} {verb} request {}: `{}` ({}) by agent `{}`; the request is {}{}\n",
         escape(reviewer),
         escape(id),
         escape(&r.builtin),
         escape(&r.action),
         escape(&r.agent),
         escape(&now),
+        escape(&note),
     ))
+}
+
+/// What approving a suggestion does: its one-shot grant, or why there is none.
+fn grant_note(r: &approval::ApprovalRequest, g: &GrantStatus, state: ApprovalState) -> String {
+    if let Some(why) = &g.terms.ungrantable {
+        return format!(
+            "; this suggestion cannot become a grant ({why}), so re-dispatching it is refused again"
+        );
+    }
+    match (&g.grant, state) {
+        (Some(grant), _) => format!(
+            "; the next identical call by {} to {} runs once before {} (a one-shot grant: a changed argument or another agent is asked again)",
+            grant.agent,
+            grant.builtin,
+            rfc3339_ms(grant.expires_at_ms)
+        ),
+        (None, ApprovalState::Pending) => format!(
+            "; once approved, the next identical call by {} to {} runs once, within {} of the approval",
+            r.agent,
+            r.builtin,
+            duration_text(g.terms.ttl_ms)
+        ),
+        (None, _) => String::new(),
+    }
+}
+
+/// `86400000` -> `24 h`: the largest unit that divides it.
+fn duration_text(ms: u64) -> String {
+    match ms {
+        ms if ms % 3_600_000 == 0 => format!("{} h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{} min", ms / 60_000),
+        ms if ms % 1000 == 0 => format!("{} s", ms / 1000),
+        ms => format!("{ms} ms"),
+    }
 }
