@@ -10,6 +10,8 @@
 //!     // sync, allocation-free when act_auto (gate_with(&ACTION, || [resources]) when the
 //!     // builtin declares path/command/url); the arguments are recorded only for a Check
 //!     let stage = Stage::new(gate(&ACTION), || Args::new(..).arg("x", &x)..finish());
+//!     // with redact(t): Stage::with_secrets(.., |real| real.secret("t", <t's value if
+//!     // Serialize>)), read only for a suggest-tier call (the fingerprint of its grant)
 //!     // one hand-written future: decides (Check), runs the body in place, writes the audit
 //!     // record if any; a refusal returns refuse(e) and the body never runs
 //!     Enforced::new(stage, refuse, is_ok, async move { <fake return>; <the body> }).await
