@@ -186,10 +186,25 @@ async fn a_changed_argument_another_agent_or_an_expired_grant_gets_the_suggest_a
         "the grant is still unused"
     );
 
-    // A grant whose time to live has passed.
+    // A shorter time to live in the scopes around the re-dispatch shortens the grant.
     let short = Arc::new(policy(
         json!({"agent_id": "planner", "autonomy_tier": "suggest", "suggestion_grant_ttl_ms": 1}),
     ));
+    let issued = grant_of(log.as_ref(), &id).await.grant.unwrap().issued_at_ms;
+    while sidefx::log::now_ms() <= issued + 1 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let e = suggested(&log, &short, name, args.clone(), &ran)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        "SIDEFX-SKIPPED",
+        "past the re-dispatching scope's time to live"
+    );
+    assert!(grant_of(log.as_ref(), &id).await.consumed.is_none());
+
+    // A grant whose time to live has passed.
     let args = json!({"path": "b.txt", "text": "v1"});
     let id = request_id(
         &suggested(&log, &short, name, args.clone(), &ran)

@@ -36,6 +36,31 @@ fn invalid_policies_name_the_key_and_the_fix() {
         ),
         (r#"{"agent_tiers": ["a"]}"#, &["agent_tiers", "object"]),
         (r#"{"approval_quorum": 0}"#, &["approval_quorum", "at least 1"]),
+        // The grant's time to live is validated like the approval timeout.
+        (
+            r#"{"suggestion_grant_ttl_ms": 0}"#,
+            &[
+                "`suggestion_grant_ttl_ms` must be a positive whole number of milliseconds",
+                "30 days",
+                "found 0",
+            ],
+        ),
+        (
+            r#"{"suggestion_grant_ttl_ms": "24h"}"#,
+            &["suggestion_grant_ttl_ms", "found \"24h\""],
+        ),
+        (
+            r#"{"suggestion_grant_ttl_ms": 2592000001}"#,
+            &["suggestion_grant_ttl_ms", "at most 2592000000"],
+        ),
+        (
+            r#"{"suggestion_grant_ttl_ms": -5}"#,
+            &["suggestion_grant_ttl_ms", "found -5"],
+        ),
+        (
+            r#"{"sugestion_grant_ttl_ms": 5}"#,
+            &["did you mean `suggestion_grant_ttl_ms`"],
+        ),
         (r#"["shadow"]"#, &["must be an object"]),
         (r#"{"tier": "shadow""#, &["not valid JSON"]),
     ];
