@@ -2,8 +2,9 @@
 //! keyed digests, which tell nothing about the values without the key.
 //!
 //! Where it comes from, first match wins:
-//! 1. `$SIDEFX_GRANT_KEY_FILE`, when set: that file (created with 32 random bytes if missing);
-//! 2. the log's own home for it ([`KeyHome`]): beside a SQLite log (`<log>.grant-key`), one
+//! 1. a key the host set with [`use_key`] (from its own secret store, say);
+//! 2. `$SIDEFX_GRANT_KEY_FILE`, when set: that file (created with 32 random bytes if missing);
+//! 3. the log's own home for it ([`KeyHome`]): beside a SQLite log (`<log>.grant-key`), one
 //!    random key per process for the memory log; a PostgreSQL log has none, so a fleet must set
 //!    `$SIDEFX_GRANT_KEY_FILE` to the same file on every host.
 //!
@@ -14,7 +15,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
 pub use crate::log::KeyHome;
 
@@ -45,6 +46,9 @@ impl GrantKey {
 
     /// The key for a log whose home is `home`, or why there is none.
     pub(crate) fn find(home: KeyHome) -> Result<GrantKey, String> {
+        if let Some(key) = HOST_KEY.read().ok().and_then(|k| k.clone()) {
+            return Ok(key);
+        }
         if let Some(file) = std::env::var_os(KEY_FILE_ENV).filter(|f| !f.is_empty()) {
             return load_or_create(Path::new(&file));
         }
@@ -60,6 +64,35 @@ impl GrantKey {
             )),
         }
     }
+}
+
+/// The key the host set with [`use_key`].
+static HOST_KEY: RwLock<Option<GrantKey>> = RwLock::new(None);
+
+/// Sets the grant key of this process, ahead of `$SIDEFX_GRANT_KEY_FILE` and the log's own key
+/// file: for a host that keeps its secrets elsewhere. Every process sharing a log must use the
+/// same key, or their grants never match (fail closed). Grants digested under an earlier key stop
+/// matching.
+///
+/// # Errors
+/// `SIDEFX-CONFIG` when the key is shorter than 32 bytes.
+///
+/// ```
+/// sidefx::grant::use_key(&[7u8; 32]).unwrap();
+/// assert_eq!(sidefx::grant::use_key(b"short").unwrap_err().code(), "SIDEFX-CONFIG");
+/// ```
+pub fn use_key(key: &[u8]) -> crate::Result<()> {
+    if key.len() < MIN_KEY_BYTES {
+        return Err(crate::Error::Config(format!(
+            "a grant key needs at least {MIN_KEY_BYTES} random bytes, this one has {}",
+            key.len()
+        )));
+    }
+    let mut slot = HOST_KEY
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *slot = Some(GrantKey::from_bytes(key));
+    Ok(())
 }
 
 fn random() -> Result<[u8; MIN_KEY_BYTES], String> {

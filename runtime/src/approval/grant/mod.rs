@@ -47,7 +47,7 @@ use serde_json::json;
 
 pub(crate) use digest::CallPrint;
 pub use digest::{GrantArgs, GrantBySerialize, GrantOpaque, GrantProbe};
-pub use key::{GrantKey, KEY_FILE_ENV, KeyHome};
+pub use key::{GrantKey, KEY_FILE_ENV, KeyHome, use_key};
 
 use super::ApprovalRequest;
 use crate::log::{Conflicts, EventId, EventLog, LogEvent, StoredEvent, Topic, now_ms, read_all};
