@@ -326,7 +326,7 @@ impl Call {
         let ttl_ms = u64::try_from(settings.grant_ttl.as_millis()).unwrap_or(u64::MAX);
         let f = &self.facts;
         let digest = match &self.print {
-            Some(print) => grant::call_digest(log, &f.agent, f.action.builtin, print),
+            Some(print) => grant::call_digest(log, &f.agent, f.action.builtin, &f.resources, print),
             None => Err("the call's real arguments were not available to fingerprint".to_owned()),
         };
         Some(match digest {

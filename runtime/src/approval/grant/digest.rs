@@ -1,7 +1,9 @@
-//! What a grant is bound to: a keyed digest (HMAC-SHA256) of the agent, the builtin and the
-//! call's real argument values, redacted ones included. The unkeyed fingerprint of the values
-//! ([`CallPrint`]) lives only in memory; the log holds the keyed digest alone, so reading the
-//! log never lets anyone test a guess of a redacted value.
+//! What a grant is bound to: a keyed digest (HMAC-SHA256) of the agent, the builtin, the call's
+//! resources as resolved (where its relative paths point: the same argument text in another
+//! workspace is another call) and the call's real argument values, redacted ones included. The
+//! unkeyed fingerprint of the values ([`CallPrint`]) lives only in memory; the log holds the
+//! keyed digest alone, so reading the log does not let anyone test a guess of a redacted value
+//! (whoever can read the key can).
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -136,13 +138,23 @@ pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
         .into()
 }
 
-/// The grant digest of a call: HMAC-SHA256 under `key` of the agent, the builtin and the
-/// fingerprint of the real values (each length-prefixed, so no two calls share an input), as
+/// The grant digest of a call: HMAC-SHA256 under `key` of the agent, the builtin, the call's
+/// resolved `resources` (canonical JSON; they are in the log in clear anyway) and the
+/// fingerprint of the real values, each length-prefixed so no two calls share an input, as
 /// lowercase hex.
-pub(crate) fn grant_digest(key: &GrantKey, agent: &str, builtin: &str, print: &[u8; 32]) -> String {
-    let mut msg = Vec::with_capacity(64 + agent.len() + builtin.len());
-    msg.extend_from_slice(b"sidefx.grant.v1");
-    for part in [agent.as_bytes(), builtin.as_bytes(), print.as_slice()] {
+pub(crate) fn grant_digest(
+    key: &GrantKey,
+    agent: &str,
+    builtin: &str,
+    resources: &Value,
+    print: &[u8; 32],
+) -> String {
+    let mut where_ = Vec::with_capacity(64);
+    crate::canonical::write(resources, &mut where_);
+    let mut msg = Vec::with_capacity(96 + agent.len() + builtin.len() + where_.len());
+    // v2: v1 digests did not bind the resources; grants issued under v1 never match (fail closed).
+    msg.extend_from_slice(b"sidefx.grant.v2");
+    for part in [agent.as_bytes(), builtin.as_bytes(), &where_, print.as_slice()] {
         msg.extend_from_slice(&(part.len() as u64).to_be_bytes());
         msg.extend_from_slice(part);
     }
@@ -187,22 +199,30 @@ mod tests {
 
     /// The digest changes with every part it binds and with the key.
     #[test]
-    fn the_digest_binds_agent_builtin_values_and_key() {
+    fn the_digest_binds_agent_builtin_resources_values_and_key() {
         let (k1, k2) = (GrantKey::from_bytes(&[1; 32]), GrantKey::from_bytes(&[2; 32]));
         let print = |v: Value| match CallPrint::of(&v) {
             CallPrint::Print(p) => p,
             CallPrint::Ungrantable(why) => panic!("{why}"),
         };
         let p = print(json!({"path": "a", "token": "s3cret"}));
-        let base = grant_digest(&k1, "planner", "write_file", &p);
-        assert_eq!(base, grant_digest(&k1, "planner", "write_file", &p));
-        assert_ne!(base, grant_digest(&k2, "planner", "write_file", &p));
-        assert_ne!(base, grant_digest(&k1, "coder", "write_file", &p));
-        assert_ne!(base, grant_digest(&k1, "planner", "append_file", &p));
+        let at = |ws: &str| json!([{"kind": "path", "arg": "path", "value": format!("{ws}/a")}]);
+        let d = |k, agent, builtin, r: &Value, p: &[u8; 32]| grant_digest(k, agent, builtin, r, p);
+        let base = d(&k1, "planner", "write_file", &at("/ws"), &p);
+        assert_eq!(base, d(&k1, "planner", "write_file", &at("/ws"), &p));
+        assert_ne!(base, d(&k2, "planner", "write_file", &at("/ws"), &p));
+        assert_ne!(base, d(&k1, "coder", "write_file", &at("/ws"), &p));
+        assert_ne!(base, d(&k1, "planner", "append_file", &at("/ws"), &p));
+        assert_ne!(
+            base,
+            d(&k1, "planner", "write_file", &at("/other"), &p),
+            "where the path points"
+        );
         let other = print(json!({"path": "a", "token": "s3cret2"}));
-        assert_ne!(base, grant_digest(&k1, "planner", "write_file", &other));
+        assert_ne!(base, d(&k1, "planner", "write_file", &at("/ws"), &other));
         // Moving a byte between agent and builtin is another input.
-        assert_ne!(grant_digest(&k1, "ab", "c", &p), grant_digest(&k1, "a", "bc", &p));
+        let none = json!([]);
+        assert_ne!(d(&k1, "ab", "c", &none, &p), d(&k1, "a", "bc", &none, &p));
     }
 
     /// A redacted value of a type that is not `Serialize` makes the call ungrantable; one that

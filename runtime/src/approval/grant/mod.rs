@@ -1,7 +1,8 @@
 //! Approved suggestions become one-shot grants (issue 14 §1).
 //!
 //! A suggest-tier call does not run: it files a non-blocking approval request. The request
-//! carries the call's [`GrantTerms`]: a keyed digest of the agent, the builtin and the call's
+//! carries the call's [`GrantTerms`]: a keyed digest of the agent, the builtin, the call's
+//! resources as resolved (so a relative path in another workspace is another call) and its
 //! real argument values (redacted ones included), and the grant's time to live
 //! (`suggestion_grant_ttl_ms`, default 24 h, the shortest of every scope's). When reviewers
 //! approve it (on the command line, in process or through ACP: every path records the decision
@@ -75,8 +76,8 @@ pub const MAX_TTL: Duration = super::MAX_TIMEOUT;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GrantTerms {
-    /// `hmac-sha256:<hex>` of the agent, the builtin and the real argument values under the
-    /// log's grant key; `None` when the call cannot become a grant.
+    /// `hmac-sha256:<hex>` of the agent, the builtin, the resolved resources and the real
+    /// argument values under the log's grant key; `None` when the call cannot become a grant.
     pub digest: Option<String>,
     /// How long the grant lives after the approval, in milliseconds.
     pub ttl_ms: u64,
@@ -190,6 +191,7 @@ pub(crate) fn call_digest(
     log: &dyn EventLog,
     agent: &str,
     builtin: &str,
+    resources: &serde_json::Value,
     print: &CallPrint,
 ) -> Result<String, String> {
     let print = match print {
@@ -199,7 +201,7 @@ pub(crate) fn call_digest(
     let key = GrantKey::find(log.grant_key_home())?;
     Ok(format!(
         "{DIGEST_PREFIX}{}",
-        digest::grant_digest(&key, agent, builtin, print)
+        digest::grant_digest(&key, agent, builtin, resources, print)
     ))
 }
 

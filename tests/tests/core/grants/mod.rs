@@ -6,6 +6,7 @@
 mod race;
 mod scopes;
 mod secrets;
+mod workspace;
 
 use sidefx::grant::{self, GrantStatus};
 
