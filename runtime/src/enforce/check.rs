@@ -16,7 +16,7 @@ use crate::observe::{CallObserver, CallStage};
 use crate::resource::Resource;
 use crate::rules::DecidedBy;
 use crate::scope::{self, ApprovalSettings, DispatchContext, Scope};
-use crate::trust::{self, Outcome};
+use crate::trust::{self, Meta, Outcome};
 use crate::{Error, Refusal, RefusalKind, Result, SideEffectAction, Tier};
 
 /// Everything the asynchronous path needs about a call, captured from the task scope before
@@ -179,8 +179,8 @@ impl Check {
 
 impl Call {
     /// Notes the decision's trust record for the span.
-    fn recorded(&self, record: &trust::TrustRecord) {
-        self.chain_index.store(record.chain_index, Ordering::Relaxed);
+    fn recorded(&self, chain_index: u64) {
+        self.chain_index.store(chain_index, Ordering::Relaxed);
     }
 
     fn chain_index(&self) -> Option<u64> {
@@ -258,14 +258,14 @@ impl Call {
         let refusal = self.refusal(RefusalKind::Skipped, None);
         // Shadow never runs the body, so without a log the call is still safely refused.
         if let Some(log) = self.context.log.as_deref() {
-            let draft = self
+            let record = self
                 .facts
-                .trust(Outcome::Denied, "shadow_noop")
-                .meta("deny_code", refusal.code());
+                .record(Outcome::Denied, "shadow_noop")
+                .meta("deny_code", Meta::Str(refusal.code()));
             // The proposal and its record in one commit.
             let proposal = (Topic::TRIGGER_OUTBOX, self.facts.proposal(None));
-            let record = trust::append_after(log, vec![proposal], draft).await?;
-            self.recorded(&record);
+            let done = trust::append_parts(log, vec![proposal], record).await?;
+            self.recorded(done.link.index);
         }
         Ok(refusal)
     }
@@ -286,13 +286,13 @@ impl Call {
             false => (RefusalKind::Skipped, "suggest_approval_request"),
         };
         let refusal = self.refusal(kind, Some(req.request_id.clone()));
-        let draft = self
+        let record = self
             .facts
-            .trust(Outcome::Denied, enforcement)
-            .meta("approval_request_id", req.request_id)
-            .meta("deny_code", refusal.code());
-        let record = trust::append_after(log, vec![proposal], draft).await?;
-        self.recorded(&record);
+            .record(Outcome::Denied, enforcement)
+            .meta("approval_request_id", Meta::Str(&req.request_id))
+            .meta("deny_code", Meta::Str(refusal.code()));
+        let done = trust::append_parts(log, vec![proposal], record).await?;
+        self.recorded(done.link.index);
         Ok(refusal)
     }
 
@@ -406,13 +406,13 @@ impl Call {
                     .approver(reviewer)
                     .meta("deny_code", err.code())
                     .meta("reason", json!(reason));
-                self.recorded(&trust::append(log, draft).await?);
+                self.recorded(trust::append(log, draft).await?.chain_index);
                 Err(err)
             }
             ApprovalDecision::TimedOut => {
                 let err = self.refusal(RefusalKind::ApprovalTimedOut, Some(req.request_id.clone()));
                 let draft = base(Outcome::Timeout, "approval_timed_out").meta("deny_code", err.code());
-                self.recorded(&trust::append(log, draft).await?);
+                self.recorded(trust::append(log, draft).await?.chain_index);
                 Err(err)
             }
         }
@@ -436,7 +436,7 @@ impl Call {
             .trust(Outcome::Denied, "no_reviewer")
             .meta("deny_code", refusal.code())
             .meta("reason", refusal.to_string());
-        self.recorded(&trust::append(log, draft).await?);
+        self.recorded(trust::append(log, draft).await?.chain_index);
         Ok(refusal)
     }
 }

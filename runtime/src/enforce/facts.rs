@@ -3,17 +3,19 @@
 //! audit record, the `sidefx::decision` tracing event) is derived from it, so they cannot
 //! disagree.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use crate::approval::ApprovalDraft;
-use crate::log::LogEvent;
+use crate::canonical::write_str;
+use crate::log::EncodedEvent;
 use crate::observe::ObservedCall;
 use crate::rules::DecidedBy;
 use crate::scope::{ApprovalSettings, DispatchContext};
 use crate::telemetry::Detail;
-use crate::trust::{Outcome, TrustDraft};
+use crate::trust::{Meta, Outcome, RecordParts, TrustDraft};
 use crate::{SideEffectAction, Tier};
 
 /// Who called what, with which arguments, and what decided its tier. Immutable once built:
@@ -139,31 +141,98 @@ impl CallFacts {
     }
 
     /// The `dispatch_proposed` event for `trigger.outbox`: the call as a proposal, with the
-    /// approval request filed for it, if any.
-    pub fn proposal(&self, request_id: Option<&str>) -> LogEvent {
+    /// approval request filed for it, if any. Written as JSON text at once (the arguments are
+    /// written, not cloned), with its keys in the order a `json!` object of them has.
+    pub fn proposal(&self, request_id: Option<&str>) -> EncodedEvent {
         let action = self.dispatch.as_deref().and_then(|d| d.action.as_deref());
-        let payload = json!({
-            "agent": self.agent,
-            "action": action.unwrap_or(self.action.builtin),
-            "builtin": self.action.builtin,
-            "action_class": self.action.class,
-            "capability": self.action.capability,
-            "args": self.args,
-            "resources": self.resources,
-            "decided_by": self.decided_by,
-            "trace_id": self.trace_id,
-            "trigger_event_id": self.trigger_event_id(),
-            "replay_of_event_id": self.replay_of_event_id(),
-            "autonomy_tier": self.tier,
-            "requires_human": self.requires_human,
-            "approval_request_id": request_id,
-            "proposal": true,
-        });
-        LogEvent::new("dispatch_proposed", payload)
-            .with_header("trace_id", self.trace_id.clone())
-            .with_header("agent", self.agent.clone())
-            .with_header("autonomy_tier", self.tier.as_str())
+        let mut out = Vec::with_capacity(512);
+        let o = &mut out;
+        key(o, "agent");
+        write_str(&self.agent, o);
+        key(o, "action");
+        write_str(action.unwrap_or(self.action.builtin), o);
+        key(o, "builtin");
+        write_str(self.action.builtin, o);
+        key(o, "action_class");
+        write_str(self.action.class, o);
+        key(o, "capability");
+        write_str(self.action.capability, o);
+        // `Value`'s own serialisation: the text `json!` of the value gave.
+        key(o, "args");
+        write_json(&self.args, o);
+        key(o, "resources");
+        write_json(&self.resources, o);
+        key(o, "decided_by");
+        write_json(&self.decided_by, o);
+        key(o, "trace_id");
+        write_str(&self.trace_id, o);
+        key(o, "trigger_event_id");
+        write_json(&self.trigger_event_id(), o);
+        key(o, "replay_of_event_id");
+        write_json(&self.replay_of_event_id(), o);
+        key(o, "autonomy_tier");
+        write_str(self.tier.as_str(), o);
+        key(o, "requires_human");
+        write_json(&self.requires_human, o);
+        key(o, "approval_request_id");
+        write_json(&request_id, o);
+        key(o, "proposal");
+        o.extend_from_slice(b"true");
+        out.push(b'}');
+        // Only serde_json's output and ASCII punctuation were written.
+        let payload = String::from_utf8(out).unwrap_or_default();
+        let headers = BTreeMap::from([
+            ("agent".to_owned(), self.agent.clone()),
+            ("autonomy_tier".to_owned(), self.tier.as_str().to_owned()),
+            ("trace_id".to_owned(), self.trace_id.clone()),
+        ]);
+        EncodedEvent::trusted("dispatch_proposed".to_owned(), payload).with_headers(headers)
     }
+
+    /// The decision's trust record as borrowed parts, written without cloning the arguments:
+    /// the same record [`trust`](Self::trust) drafts.
+    pub fn record<'a>(&'a self, outcome: Outcome, enforcement: &'a str) -> RecordParts<'a> {
+        let mut metadata = vec![
+            (
+                "autonomy",
+                Meta::Autonomy {
+                    enforcement,
+                    tier: self.tier,
+                },
+            ),
+            ("builtin", Meta::Str(self.action.builtin)),
+            ("action_class", Meta::Str(self.action.class)),
+            ("capability", Meta::Str(self.action.capability)),
+            ("args", Meta::Json(&self.args)),
+            ("resources", Meta::Json(&self.resources)),
+            ("decided_by", Meta::DecidedBy(&self.decided_by)),
+            ("trigger_event_id", Meta::OptStr(self.trigger_event_id())),
+            ("replay_of_event_id", Meta::OptStr(self.replay_of_event_id())),
+        ];
+        if let Some(ws) = self.workspace() {
+            metadata.push(("workspace", Meta::Str(ws)));
+        }
+        RecordParts {
+            agent: &self.agent,
+            action: self.action.class,
+            outcome,
+            tier: self.tier,
+            trace_id: &self.trace_id,
+            metadata,
+        }
+    }
+}
+
+/// Opens the object or separates the field from the previous one, then writes `"name":`.
+fn key(out: &mut Vec<u8>, name: &str) {
+    out.push(if out.is_empty() { b'{' } else { b',' });
+    write_str(name, out);
+    out.push(b':');
+}
+
+/// Writes `value` as serde_json writes it compactly (writing into a `Vec` cannot fail).
+fn write_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// The fields of one `sidefx::decision` tracing event, borrowed from wherever the decision was
@@ -256,7 +325,7 @@ mod tests {
             grant_ttl: std::time::Duration::from_secs(60),
         };
         let draft = f.approval_draft(&settings, false);
-        let proposal = f.proposal(Some("req-1"));
+        let proposal = f.proposal(Some("req-1")).decode().unwrap();
         let trust = f.trust(Outcome::Denied, "suggest_approval_request");
         assert_eq!(
             (draft.agent.as_str(), draft.trace_id.as_str()),
@@ -290,5 +359,72 @@ mod tests {
         );
         assert_eq!(trust.metadata["trigger_event_id"], "ev-7");
         assert_eq!(trust.metadata["replay_of_event_id"], Value::Null);
+    }
+
+    /// The proposal written as text is what serialising the `json!` object of its fields gave
+    /// (the previous implementation), byte for byte, headers included.
+    #[test]
+    fn the_proposal_text_is_the_json_value_it_replaced() {
+        let mut f = facts();
+        f.args = json!({"path": "a\"b\\ é", "n": [1, 2.5, null], "z": {"y": true, "x": false}});
+        f.decided_by = DecidedBy::Rule {
+            index: 3,
+            text: r#"{"tier":"shadow"}"#.into(),
+        };
+        for request_id in [None, Some("req-1")] {
+            let action = f.dispatch.as_deref().and_then(|d| d.action.as_deref());
+            let old = json!({
+                "agent": f.agent,
+                "action": action.unwrap_or(f.action.builtin),
+                "builtin": f.action.builtin,
+                "action_class": f.action.class,
+                "capability": f.action.capability,
+                "args": f.args,
+                "resources": f.resources,
+                "decided_by": f.decided_by,
+                "trace_id": f.trace_id,
+                "trigger_event_id": f.trigger_event_id(),
+                "replay_of_event_id": f.replay_of_event_id(),
+                "autonomy_tier": f.tier,
+                "requires_human": f.requires_human,
+                "approval_request_id": request_id,
+                "proposal": true,
+            });
+            let new = f.proposal(request_id);
+            assert_eq!(new.payload_json(), old.to_string());
+            assert_eq!(new.kind(), "dispatch_proposed");
+            let headers: Vec<_> = new
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(
+                headers,
+                [
+                    ("agent", "planner"),
+                    ("autonomy_tier", "suggest"),
+                    ("trace_id", "t-1")
+                ]
+            );
+        }
+    }
+
+    /// The record written from borrowed facts is the draft's record, byte for byte.
+    #[test]
+    fn the_record_from_parts_is_the_drafted_record() {
+        let mut f = facts();
+        f.decided_by = DecidedBy::Rule {
+            index: 3,
+            text: r#"{"tier":"shadow"}"#.into(),
+        };
+        let draft = f
+            .trust(Outcome::Denied, "suggest_approval_request")
+            .meta("approval_request_id", "req-1")
+            .meta("deny_code", "SIDEFX-SKIPPED");
+        let parts = f
+            .record(Outcome::Denied, "suggest_approval_request")
+            .meta("approval_request_id", Meta::Str("req-1"))
+            .meta("deny_code", Meta::Str("SIDEFX-SKIPPED"));
+        crate::trust::assert_same_record(draft, parts);
     }
 }

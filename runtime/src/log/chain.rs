@@ -115,6 +115,27 @@ impl EncodedEvent {
         })
     }
 
+    /// `event` with its payload written as JSON text.
+    ///
+    /// # Errors
+    /// `SIDEFX-LOG` when the payload cannot be written (a map with non-string keys).
+    ///
+    /// ```
+    /// let e = sidefx::log::LogEvent::new("k", serde_json::json!({"n": 1})).with_header("agent", "a");
+    /// let encoded = sidefx::log::EncodedEvent::from_event(e.clone()).unwrap();
+    /// assert_eq!(encoded.decode().unwrap(), e);
+    /// ```
+    pub fn from_event(event: LogEvent) -> Result<Self> {
+        let payload = serde_json::to_string(&event.payload)
+            .map_err(|e| Error::log(format!("cannot encode a {} event's payload", event.kind), e))?;
+        Ok(EncodedEvent {
+            kind: event.kind,
+            payload,
+            headers: event.headers,
+            occurred_at_ms: event.occurred_at_ms,
+        })
+    }
+
     /// The parts, for backends that store them.
     #[cfg(feature = "sqlite")]
     pub(crate) fn into_parts(self) -> (String, String, BTreeMap<String, String>, u64) {
@@ -144,8 +165,9 @@ pub trait Seal: Send {
 /// What [`EventLog::append_chained`] appends: events that go first, in the same transaction
 /// (a decision's proposal), then the sealed event on the chain's topic.
 pub struct Chained {
-    /// Appended first, in order, each to its topic.
-    pub before: Vec<(Topic, LogEvent)>,
+    /// Appended first, in order, each to its topic; already written as JSON text, which the
+    /// backend stores as it is.
+    pub before: Vec<(Topic, EncodedEvent)>,
     /// Builds the chained event from the head.
     pub seal: Box<dyn Seal>,
 }
@@ -182,7 +204,7 @@ pub(crate) async fn append_chained_by_compare<L: EventLog + ?Sized>(
     let Chained { before, mut seal } = chained;
     let mut ids = Vec::with_capacity(before.len());
     for (t, event) in before {
-        ids.push(log.append(&t, event).await?);
+        ids.push(log.append(&t, event.decode()?).await?);
     }
     let mut conflicts = Conflicts::new(topic, "a chained record");
     loop {

@@ -270,9 +270,13 @@ impl EventLog for MemoryEventLog {
         let (event, link) = seal.seal(previous.as_ref())?;
         let ids = before
             .into_iter()
-            .map(|(t, e)| {
+            .map(|(t, event)| {
                 let state = topics.entry(t).or_insert_with(TopicState::new);
-                self.push(state, e)
+                self.push_entry(state, |id| Entry::Encoded {
+                    id,
+                    event,
+                    decoded: OnceLock::new(),
+                })
             })
             .collect();
         let state = topics.entry(topic.clone()).or_insert_with(TopicState::new);

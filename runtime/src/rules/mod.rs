@@ -33,6 +33,7 @@ mod facts;
 mod parse;
 mod path;
 mod shell;
+mod shown;
 mod url;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub use decided::{DecidedBy, PolicyAnswer};
 pub(crate) use examples::check as check_examples;
 pub use facts::{Anchors, CallFacts, RuleEnv};
 pub(crate) use parse::rules as parse_rules;
+pub(crate) use shown::shown as shown_resources;
 
 use crate::{SideEffectAction, Tier};
 

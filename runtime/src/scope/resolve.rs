@@ -155,8 +155,10 @@ impl Scope {
         if resources.is_empty() {
             return serde_json::Value::Array(Vec::new());
         }
-        let workspace = self.policies().find_map(|p| p.workspace.as_deref());
-        crate::rules::CallFacts::gather(resources, &self.rule_env().anchors(workspace)).to_json()
+        // Records show lexical paths: no real path is computed (no file-system walk per call).
+        let policy_workspace = self.policies().find_map(|p| p.workspace.as_deref());
+        let dispatch_workspace = self.dispatch.as_ref().and_then(|d| d.workspace.as_deref());
+        crate::rules::shown_resources(resources, dispatch_workspace, policy_workspace)
     }
 
     /// The approval settings every scope's policy calls for, combined tighten-only: reviewer

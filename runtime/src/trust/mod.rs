@@ -13,6 +13,7 @@
 //! # });
 //! ```
 
+mod borrowed;
 mod query;
 mod seal;
 #[cfg(test)]
@@ -23,9 +24,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+#[cfg(test)]
+pub(crate) use self::borrowed::assert_same_record;
+pub(crate) use self::borrowed::{Meta, RecordParts, append_parts};
 pub use self::query::{TrustQuery, query};
 pub use self::verify::{BrokenLink, ChainBounds, ChainVerification, verify_chain, verify_events};
-use crate::log::{Chained, EventLog, LogEvent, Topic, now_ms, rfc3339_ms};
+use crate::log::{Chained, EncodedEvent, EventLog, LogEvent, Topic, now_ms, rfc3339_ms};
 use crate::{Error, Result, Tier};
 
 /// The schema tag of every record.
@@ -322,7 +326,7 @@ pub async fn append(log: &dyn EventLog, draft: TrustDraft) -> Result<TrustRecord
 /// so a decision costs one commit.
 pub(crate) async fn append_after(
     log: &dyn EventLog,
-    before: Vec<(Topic, LogEvent)>,
+    before: Vec<(Topic, EncodedEvent)>,
     draft: TrustDraft,
 ) -> Result<TrustRecord> {
     let mut record = draft.unchained();
@@ -338,11 +342,11 @@ pub(crate) async fn append_after(
 
 /// The headers of a record's event: copies of hashed fields (agent, outcome, trace id) for
 /// routing and filtering, so verification can check them.
-fn headers_of(record: &TrustRecord) -> BTreeMap<String, String> {
+fn headers_of(agent: &str, outcome: Outcome, trace_id: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("agent".to_owned(), record.agent.clone()),
-        ("outcome".to_owned(), record.outcome.as_str().to_owned()),
-        ("trace_id".to_owned(), record.trace_id.clone()),
+        ("agent".to_owned(), agent.to_owned()),
+        ("outcome".to_owned(), outcome.as_str().to_owned()),
+        ("trace_id".to_owned(), trace_id.to_owned()),
     ])
 }
 

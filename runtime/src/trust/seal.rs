@@ -21,57 +21,87 @@ use crate::log::{ChainLink, EncodedEvent, LogEvent, Seal};
 use crate::{Error, Result};
 
 /// A record rendered up to its place in the chain.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct RecordSeal {
     /// `{"action":..,"agent":..,"approver":..,"autonomy_tier":..,"chain_index":`
-    head: Vec<u8>,
+    pub(super) head: Vec<u8>,
     /// `,"metadata":{..},"outcome":..,"previous_hash":`
-    middle: Vec<u8>,
+    pub(super) middle: Vec<u8>,
     /// `,"record_id":..,"schema":..,"timestamp":..,"trace_id":..}`
-    tail: Vec<u8>,
-    headers: std::collections::BTreeMap<String, String>,
+    pub(super) tail: Vec<u8>,
+    pub(super) headers: std::collections::BTreeMap<String, String>,
+}
+
+/// A record's fields other than its metadata and its place in the chain, borrowed from
+/// wherever they are kept (a [`TrustRecord`], or a decision's facts).
+pub(crate) struct Parts<'a> {
+    pub action: &'a str,
+    pub agent: &'a str,
+    pub approver: Option<&'a str>,
+    pub autonomy_tier: crate::Tier,
+    pub outcome: super::Outcome,
+    pub record_id: &'a str,
+    pub schema: &'a str,
+    pub timestamp: &'a str,
+    pub trace_id: &'a str,
 }
 
 impl RecordSeal {
     /// Renders `record`'s fields other than `chain_index`, `previous_hash` and `entry_hash`.
     pub(super) fn new(record: &TrustRecord) -> Self {
+        let parts = Parts {
+            action: &record.action,
+            agent: &record.agent,
+            approver: record.approver.as_deref(),
+            autonomy_tier: record.autonomy_tier,
+            outcome: record.outcome,
+            record_id: &record.record_id,
+            schema: &record.schema,
+            timestamp: &record.timestamp,
+            trace_id: &record.trace_id,
+        };
+        Self::from_parts(&parts, |out| crate::canonical::write(&record.metadata, out))
+    }
+
+    /// Renders a record from its `parts`; `metadata` writes its canonical metadata object.
+    pub(super) fn from_parts(p: &Parts<'_>, metadata: impl FnOnce(&mut Vec<u8>)) -> Self {
         let mut head = Vec::with_capacity(160);
         head.extend_from_slice(b"{\"action\":");
-        write_str(&record.action, &mut head);
+        write_str(p.action, &mut head);
         head.extend_from_slice(b",\"agent\":");
-        write_str(&record.agent, &mut head);
+        write_str(p.agent, &mut head);
         head.extend_from_slice(b",\"approver\":");
-        match &record.approver {
+        match p.approver {
             Some(a) => write_str(a, &mut head),
             None => head.extend_from_slice(b"null"),
         }
         head.extend_from_slice(b",\"autonomy_tier\":");
-        write_str(record.autonomy_tier.as_str(), &mut head);
+        write_str(p.autonomy_tier.as_str(), &mut head);
         head.extend_from_slice(b",\"chain_index\":");
 
         let mut middle = Vec::with_capacity(1024);
         middle.extend_from_slice(b",\"metadata\":");
-        crate::canonical::write(&record.metadata, &mut middle);
+        metadata(&mut middle);
         middle.extend_from_slice(b",\"outcome\":");
-        write_str(record.outcome.as_str(), &mut middle);
+        write_str(p.outcome.as_str(), &mut middle);
         middle.extend_from_slice(b",\"previous_hash\":");
 
         let mut tail = Vec::with_capacity(160);
         tail.extend_from_slice(b",\"record_id\":");
-        write_str(&record.record_id, &mut tail);
+        write_str(p.record_id, &mut tail);
         tail.extend_from_slice(b",\"schema\":");
-        write_str(&record.schema, &mut tail);
+        write_str(p.schema, &mut tail);
         tail.extend_from_slice(b",\"timestamp\":");
-        write_str(&record.timestamp, &mut tail);
+        write_str(p.timestamp, &mut tail);
         tail.extend_from_slice(b",\"trace_id\":");
-        write_str(&record.trace_id, &mut tail);
+        write_str(p.trace_id, &mut tail);
         tail.push(b'}');
 
         RecordSeal {
             head,
             middle,
             tail,
-            headers: headers_of(record),
+            headers: headers_of(p.agent, p.outcome, p.trace_id),
         }
     }
 

@@ -10,7 +10,7 @@ use super::{Outcome, TrustDraft, TrustRecord};
 use crate::Tier;
 #[cfg(feature = "sqlite")]
 use crate::log::SqliteEventLog;
-use crate::log::{ChainLink, EventLog, MemoryEventLog, Seal, StoredEvent, Topic};
+use crate::log::{ChainLink, EncodedEvent, EventLog, MemoryEventLog, Seal, StoredEvent, Topic};
 
 /// A log written by the code before records were written once (commit 1d040ea, where every
 /// record went through `serde_json::to_value` and `canonical::sha256` of that tree): plain
@@ -110,6 +110,7 @@ async fn concurrent_chain(log: Arc<dyn EventLog>, callers: usize, each: usize) {
                             .meta("n", n);
                     let proposal =
                         crate::log::LogEvent::new("dispatch_proposed", serde_json::json!({"c": c, "n": n}));
+                    let proposal = EncodedEvent::from_event(proposal).unwrap();
                     let record =
                         super::append_after(log.as_ref(), vec![(Topic::TRIGGER_OUTBOX, proposal)], draft)
                             .await

@@ -181,7 +181,7 @@ fn check(stored: &StoredEvent, prev: Option<&TrustRecord>) -> std::result::Resul
             None => "the stored record differs from its canonical, hashed form".into(),
         });
     }
-    if event.headers != headers_of(&record) {
+    if event.headers != headers_of(&record.agent, record.outcome, &record.trace_id) {
         return Err(
             "the event's headers differ from the record (they must be copies of its agent, outcome and trace_id)"
                 .into(),

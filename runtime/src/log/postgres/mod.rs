@@ -368,7 +368,7 @@ impl EventLog for PostgresEventLog {
         let Chained { before, seal } = chained;
         let before = before
             .into_iter()
-            .map(|(t, e)| Ok((t, Encoded::new(e)?)))
+            .map(|(t, e)| Ok((t, Encoded::from_sealed(&e)?)))
             .collect::<Result<Vec<_>>>()?;
         let topic = topic.clone();
         self.send(|reply| Command::Chained {

@@ -65,7 +65,7 @@ impl Encoded {
     }
 
     /// An event whose payload is already JSON text: stored as it is.
-    fn from_encoded(event: EncodedEvent) -> Result<Encoded> {
+    pub(super) fn from_encoded(event: EncodedEvent) -> Result<Encoded> {
         let (kind, payload, headers, occurred_at_ms) = event.into_parts();
         Ok(Encoded {
             kind,
