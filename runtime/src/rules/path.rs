@@ -310,7 +310,9 @@ impl PathHits {
 /// `path` with `.`, `..` and repeated separators resolved lexically (`..` at the root stays at
 /// the root). `path` must be absolute.
 pub(crate) fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
+    // Never longer than `path` (plus the root): one allocation.
+    let mut out = PathBuf::with_capacity(path.as_os_str().len() + 1);
+    out.push("/");
     for c in path.components() {
         match c {
             Component::Normal(n) => out.push(n),
