@@ -178,22 +178,31 @@ fn occupied(path: &Path, topic: &Topic, taken: EventId) -> Error {
     ).into())
 }
 
-/// The batch's prepared statements.
+/// The batch's prepared statements, and each topic's head as the transaction has moved it:
+/// read from `topics` once per topic and batch, written back once before the commit.
 struct Statements<'c> {
     head: CachedStatement<'c>,
     exists: CachedStatement<'c>,
     event: CachedStatement<'c>,
     insert: CachedStatement<'c>,
+    remove: CachedStatement<'c>,
     advance: CachedStatement<'c>,
+    /// Each topic's head inside the transaction, and whether it moved.
+    last: HashMap<Topic, (i64, bool)>,
 }
 
 impl Statements<'_> {
     fn last_id(&mut self, topic: &Topic) -> rusqlite::Result<i64> {
-        Ok(self
+        if let Some(&(id, _)) = self.last.get(topic) {
+            return Ok(id);
+        }
+        let id = self
             .head
             .query_row([topic.as_str()], |r| r.get::<_, i64>(0))
             .optional()?
-            .unwrap_or(0))
+            .unwrap_or(0);
+        self.last.insert(topic.clone(), (id, false));
+        Ok(id)
     }
 
     fn exists(&mut self, topic: &Topic, id: i64) -> rusqlite::Result<bool> {
@@ -204,10 +213,9 @@ impl Statements<'_> {
     fn insert(
         &mut self,
         topic: &Topic,
-        latest: i64,
         e: &Encoded,
     ) -> rusqlite::Result<std::result::Result<EventId, EventId>> {
-        let id = latest + 1;
+        let id = self.last_id(topic)? + 1;
         let inserted = self.insert.execute(params![
             topic.as_str(),
             id,
@@ -219,14 +227,33 @@ impl Statements<'_> {
         if inserted == 0 {
             return Ok(Err(to_id(id)));
         }
-        self.advance.execute(params![topic.as_str(), id])?;
+        self.last.insert(topic.clone(), (id, true));
         Ok(Ok(to_id(id)))
+    }
+
+    /// Takes back the event just inserted at `topic`'s head (a chained append that failed
+    /// after its `before` events went in).
+    fn undo(&mut self, topic: &Topic) -> rusqlite::Result<()> {
+        let id = self.last_id(topic)?;
+        self.remove.execute(params![topic.as_str(), id])?;
+        self.last.insert(topic.clone(), (id - 1, true));
+        Ok(())
+    }
+
+    /// Records every moved head in `topics`, in the batch's transaction.
+    fn advance_all(&mut self) -> rusqlite::Result<()> {
+        for (topic, (id, moved)) in &self.last {
+            if *moved {
+                self.advance.execute(params![topic.as_str(), id])?;
+            }
+        }
+        Ok(())
     }
 }
 
 /// Commits a batch in one `BEGIN IMMEDIATE` transaction, answering each command. An SQLite
 /// failure fails the whole batch (nothing is committed); a damaged head or a failing seal fails
-/// only its own command, whose writes are rolled back to a savepoint.
+/// only its own command, whose writes are taken back.
 fn commit(
     conn: &mut Connection,
     path: &Path,
@@ -247,9 +274,11 @@ fn commit(
                 "INSERT INTO events (topic, id, kind, payload, headers, occurred_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (topic, id) DO NOTHING",
             )?,
+            remove: tx.prepare_cached("DELETE FROM events WHERE topic = ?1 AND id = ?2")?,
             advance: tx.prepare_cached(
                 "INSERT INTO topics (topic, last_id) VALUES (?1, ?2) ON CONFLICT (topic) DO UPDATE SET last_id = excluded.last_id",
             )?,
+            last: HashMap::new(),
         };
         for command in batch.iter_mut() {
             match command {
@@ -259,32 +288,27 @@ fn commit(
                     expected,
                     ..
                 } => {
-                    let latest = st.last_id(topic)?;
                     if let Some(expected) = expected
-                        && to_i64(expected.unwrap_or(0)) != latest
+                        && to_i64(expected.unwrap_or(0)) != st.last_id(topic)?
                     {
                         outcomes.push(Outcome::Appended(Ok(None)));
                         continue;
                     }
-                    outcomes.push(Outcome::Appended(st.insert(topic, latest, event)?.map(Some)));
+                    outcomes.push(Outcome::Appended(st.insert(topic, event)?.map(Some)));
                 }
                 Command::Chained {
                     topic, before, seal, ..
                 } => {
-                    tx.execute_batch("SAVEPOINT chained")?;
                     let done = chain(&mut st, path, topic, before, seal.as_mut(), &moved, heads)?;
-                    match &done {
-                        Ok(d) => {
-                            tx.execute_batch("RELEASE chained")?;
-                            moved.insert(topic.clone(), (d.id, d.link.clone()));
-                        }
-                        Err(_) => tx.execute_batch("ROLLBACK TO chained; RELEASE chained")?,
+                    if let Ok(d) = &done {
+                        moved.insert(topic.clone(), (d.id, d.link.clone()));
                     }
                     outcomes.push(Outcome::Chained(done));
                 }
                 Command::Flush { .. } => {}
             }
         }
+        st.advance_all()?;
     }
     tx.commit()?;
     heads.extend(moved);
@@ -292,7 +316,9 @@ fn commit(
 }
 
 /// One chained append inside the batch's transaction: the `before` events, then the event the
-/// seal builds on the chain's current head.
+/// seal builds on the chain's current head. Sealed before anything is inserted; if an insert
+/// then finds its id taken (the file was altered), the `before` events already inserted are
+/// taken back, so the command leaves nothing behind.
 fn chain(
     st: &mut Statements<'_>,
     path: &Path,
@@ -303,15 +329,18 @@ fn chain(
     heads: &Heads,
 ) -> rusqlite::Result<Result<ChainAppended>> {
     let latest = st.last_id(topic)?;
-    let known = moved.get(topic).or_else(|| heads.get(topic));
-    let previous = match known {
+    let previous = match moved.get(topic) {
         _ if latest == 0 => None,
-        // The head this writer appended is still the head, and still there (a head deleted
-        // outside sidefx fails the append as it would without the remembered link).
-        Some((id, link)) if to_i64(*id) == latest && st.exists(topic, latest)? => Some(link.clone()),
-        _ => match head_link(st, path, topic, latest, seal)? {
-            Ok(link) => Some(link),
-            Err(e) => return Ok(Err(e)),
+        // Appended in this transaction: it is the head, and it is there.
+        Some((id, link)) if to_i64(*id) == latest => Some(link.clone()),
+        // The head this writer appended before is still the head, and still there (a head
+        // deleted outside sidefx fails the append as it would without the remembered link).
+        _ => match heads.get(topic) {
+            Some((id, link)) if to_i64(*id) == latest && st.exists(topic, latest)? => Some(link.clone()),
+            _ => match head_link(st, path, topic, latest, seal)? {
+                Ok(link) => Some(link),
+                Err(e) => return Ok(Err(e)),
+            },
         },
     };
     let (event, link) = match seal
@@ -323,22 +352,33 @@ fn chain(
     };
     let mut ids = Vec::with_capacity(before.len());
     for (t, e) in before.iter() {
-        let latest = st.last_id(t)?;
-        match st.insert(t, latest, e)? {
-            Ok(id) => ids.push(id),
-            Err(taken) => return Ok(Err(occupied(path, t, taken))),
+        match st.insert(t, e)? {
+            Ok(id) => ids.push((t, id)),
+            Err(taken) => return take_back(st, &ids, occupied(path, t, taken)),
         }
     }
-    let id = match st.insert(topic, latest, &event)? {
+    let id = match st.insert(topic, &event)? {
         Ok(id) => id,
-        Err(taken) => return Ok(Err(occupied(path, topic, taken))),
+        Err(taken) => return take_back(st, &ids, occupied(path, topic, taken)),
     };
     Ok(Ok(ChainAppended {
-        before: ids,
+        before: ids.into_iter().map(|(_, id)| id).collect(),
         id,
         previous,
         link,
     }))
+}
+
+/// Takes back the events a failed chained append inserted (newest first) and fails it with `e`.
+fn take_back(
+    st: &mut Statements<'_>,
+    inserted: &[(&Topic, EventId)],
+    e: Error,
+) -> rusqlite::Result<Result<ChainAppended>> {
+    for (t, _) in inserted.iter().rev() {
+        st.undo(t)?;
+    }
+    Ok(Err(e))
 }
 
 /// The link of the event at the topic's recorded head, read from the file.
