@@ -49,10 +49,11 @@ pub trait SideEffectResult: Sized {
     fn from_err(err: Self::Err) -> Self;
     /// Whether the call succeeded (for the audit record).
     fn succeeded(&self) -> bool;
-    /// [`Self::from_err`] and [`Self::succeeded`] as function pointers: what generated code
-    /// keeps, through one trait call so that a wrong return type is reported once.
-    #[allow(clippy::type_complexity)]
-    fn result_fns() -> (fn(Self::Err) -> Self, fn(&Self) -> bool) {
+    /// [`Self::from_err`] and [`Self::succeeded`] as zero-sized functions: what generated code
+    /// keeps, through one trait call so that a wrong return type is reported once. They are
+    /// the functions themselves, not pointers, so an annotated builtin's future stores nothing
+    /// for them and calls them directly.
+    fn result_fns() -> (impl Fn(Self::Err) -> Self + Copy, impl Fn(&Self) -> bool + Copy) {
         (Self::from_err, Self::succeeded)
     }
 }

@@ -181,7 +181,10 @@ pub enum Decision {
 #[doc(hidden)]
 #[inline]
 pub fn gate(action: &SideEffectAction) -> Gate {
-    gate_impl(action, false, Vec::new)
+    match open_now(action, false) {
+        true => Gate::Open(Permit::FREE),
+        false => gate_impl(action, false, Vec::new),
+    }
 }
 
 /// [`gate`] for a builtin that declares resources: `resources` reads them from the call's
@@ -190,10 +193,22 @@ pub fn gate(action: &SideEffectAction) -> Gate {
 #[doc(hidden)]
 #[inline]
 pub fn gate_with(action: &SideEffectAction, resources: impl FnOnce() -> Vec<Resource>) -> Gate {
-    gate_impl(action, true, resources)
+    match open_now(action, true) {
+        true => Gate::Open(Permit::FREE),
+        false => gate_impl(action, true, resources),
+    }
 }
 
-#[inline]
+/// The fast path of [`gate`]: whether the call runs at once with nothing to record or trace.
+/// Not inlined into annotated builtins, so its thread-local reads are direct ones of this
+/// crate (inlined elsewhere they go through an accessor call each).
+fn open_now(action: &SideEffectAction, declared: bool) -> bool {
+    !facts::traced() && scope::open_now(action, declared)
+}
+
+/// The full gate: everything [`open_now`] does not answer (a decision to make, records,
+/// observers, rules on the call's resources, the `tracing` event).
+#[inline(never)]
 fn gate_impl(action: &SideEffectAction, declared: bool, resources: impl FnOnce() -> Vec<Resource>) -> Gate {
     let mut read = Some(resources);
     let mut take = || read.take().map_or_else(Vec::new, |f| f());

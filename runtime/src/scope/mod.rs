@@ -1,7 +1,8 @@
 //! Task-scoped policy stack, dispatch contexts and event log (SPEC §8).
 //!
-//! State lives in a `tokio::task_local!`, so it follows a task across `.await` points and
-//! worker threads and never leaks into another task. Scopes are entered by wrapping a future
+//! State lives with the task: the future a scope wraps owns it and makes it current while that
+//! future is polled (a task-local, see `current.rs`), so it follows a task across `.await`
+//! points and worker threads and never leaks into another task. Scopes are entered by wrapping a future
 //! (`with_policy(p, fut)`); there is no guard whose drop could pop someone else's entry. A
 //! spawned task starts empty unless the caller propagates the scope with [`spawn`] or
 //! [`Scope::capture`].
@@ -58,12 +59,15 @@ use crate::log::EventLog;
 use crate::observe::CallObserver;
 
 mod cache;
+mod current;
 mod dispatch;
+mod fast;
 mod resolve;
 #[cfg(test)]
 mod tests;
 
 pub use dispatch::DispatchContext;
+pub(crate) use fast::open_now;
 pub use resolve::{ApprovalSettings, Resolved, resolve};
 
 /// The agent a call is attributed to when nothing names one.
@@ -119,6 +123,11 @@ pub struct Scope {
     approver: Option<Arc<dyn Approver>>,
     observer: Option<Arc<dyn CallObserver>>,
     strict: bool,
+    /// Whether any policy on the stack asks for trust records of act_auto calls, and whether
+    /// any has rules on arguments: kept as the stack is built (policies are immutable), so the
+    /// fast path reads two flags instead of walking the stack.
+    audit_auto: bool,
+    rules: bool,
     /// Identifies this policy stack and dispatch context for the decision cache: a fresh id
     /// from [`NEXT_DECIDER`] whenever either changes, `0` while neither is set. Both are
     /// immutable behind their `Arc`s, so one id always means the same answers.
@@ -142,10 +151,6 @@ impl std::fmt::Debug for Scope {
     }
 }
 
-tokio::task_local! {
-    static SCOPE: Scope;
-}
-
 static PROCESS_STRICT: AtomicBool = AtomicBool::new(false);
 
 /// Makes the whole process strict: a call that no policy or dispatch context gives a tier
@@ -163,6 +168,7 @@ pub fn set_process_strict(strict: bool) {
 /// ```
 /// let _ = sidefx::is_process_strict();
 /// ```
+#[inline]
 pub fn is_process_strict() -> bool {
     PROCESS_STRICT.load(Ordering::Relaxed)
 }
@@ -174,7 +180,7 @@ impl Scope {
     /// assert_eq!(sidefx::Scope::capture().policy_count(), 0);
     /// ```
     pub fn capture() -> Scope {
-        SCOPE.try_with(Scope::clone).unwrap_or_default()
+        current::try_with(Scope::clone).unwrap_or_default()
     }
 
     /// Runs `fut` inside this scope.
@@ -186,7 +192,7 @@ impl Scope {
     /// # });
     /// ```
     pub fn run<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
-        SCOPE.scope(self, fut)
+        current::Scoped::new(self, fut)
     }
 
     /// How many policies are stacked.
@@ -249,6 +255,8 @@ impl Scope {
     }
 
     fn with_policy(mut self, policy: Arc<AutonomyPolicy>) -> Scope {
+        self.audit_auto |= policy.audit_auto;
+        self.rules |= !policy.rules.is_empty();
         self.push(Layer::Policy(policy));
         self.new_decider()
     }
@@ -429,5 +437,5 @@ where
 /// Runs `f` against the current scope without cloning it; `None` outside any scope.
 #[inline]
 pub(crate) fn try_with_current<T>(f: impl FnOnce(&Scope) -> T) -> Option<T> {
-    SCOPE.try_with(f).ok()
+    current::try_with(f)
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{DEFAULT_AGENT, Layer, SCOPE, Scope, cache, is_process_strict};
+use super::{DEFAULT_AGENT, Layer, Scope, cache, current, is_process_strict};
 use crate::approval::{DEFAULT_TIMEOUT, MAX_TIMEOUT};
 use crate::quote::excerpt_list;
 use crate::resource::Resource;
@@ -128,7 +128,7 @@ impl Scope {
     /// assert!(!sidefx::Scope::capture().has_rules());
     /// ```
     pub fn has_rules(&self) -> bool {
-        self.policies().any(|p| !p.rules.is_empty())
+        self.rules
     }
 
     /// The environment rules resolve paths in: the dispatch context's workspace, the current
@@ -376,7 +376,7 @@ impl Scope {
 
     /// Whether any active policy asks for trust records of act_auto calls.
     pub(crate) fn audit_auto(&self) -> bool {
-        self.policies().any(|p| p.audit_auto)
+        self.audit_auto
     }
 }
 
@@ -417,8 +417,8 @@ fn dedup(list: &[String]) -> Vec<String> {
 /// # });
 /// ```
 pub fn resolve(action: &SideEffectAction) -> Result<Resolved> {
-    match SCOPE.try_with(|s| s.resolve(action)) {
-        Ok(r) => r,
-        Err(_) => Scope::default().resolve(action),
+    match current::try_with(|s| s.resolve(action)) {
+        Some(r) => r,
+        None => Scope::default().resolve(action),
     }
 }

@@ -54,6 +54,165 @@ fn the_decision_cache_never_mixes_scopes_or_actions() {
     );
 }
 
+/// The enforcement fast path (`open_now`) lets a call run at once only when the full decision
+/// would: act_auto, no human, nothing auditing or observing, no rules needing its resources.
+#[test]
+fn the_fast_path_opens_exactly_when_the_full_decision_runs_quietly() {
+    struct Quiet;
+    #[async_trait::async_trait]
+    impl crate::observe::CallObserver for Quiet {
+        async fn observe(&self, _: &crate::observe::ObservedCall<'_>, _: crate::observe::CallStage<'_>) {}
+    }
+    let write = SideEffectAction::new("write_file", "fs.write", "workspace.write_text");
+    let push = SideEffectAction::new("git.push", "git.write", "git.write");
+    let policy = |json: &str| Arc::new(AutonomyPolicy::from_json(json).expect("valid policy"));
+    let auto = Scope::default().with_policy(policy(r#"{"autonomy_tier": "act_auto"}"#));
+    let scopes = [
+        ("empty", Scope::default(), true),
+        (
+            "strict",
+            Scope {
+                strict: true,
+                ..Scope::default()
+            },
+            false,
+        ),
+        ("act_auto", auto.clone(), true),
+        (
+            "strict act_auto",
+            Scope {
+                strict: true,
+                ..auto.clone()
+            },
+            true,
+        ),
+        (
+            "shadow push",
+            auto.clone()
+                .with_policy(policy(r#"{"action_tiers": {"git.push": "shadow"}}"#)),
+            true,
+        ),
+        (
+            "human",
+            auto.clone().with_policy(policy(r#"{"requires_human": true}"#)),
+            true,
+        ),
+        (
+            "suggest dispatch",
+            auto.clone()
+                .with_dispatch(DispatchContext::new("d").tier(Tier::Suggest)),
+            true,
+        ),
+        (
+            "agent dispatch",
+            auto.clone().with_dispatch(DispatchContext::new("d")),
+            true,
+        ),
+        (
+            "audited",
+            auto.clone().with_policy(policy(r#"{"audit_auto": true}"#)),
+            true,
+        ),
+        (
+            "observed",
+            Scope {
+                observer: Some(Arc::new(Quiet)),
+                ..auto.clone()
+            },
+            true,
+        ),
+        (
+            "rules",
+            auto.clone().with_policy(policy(
+                r#"{"rules": [{"class": "git.write", "tier": "act_auto"}]}"#,
+            )),
+            true,
+        ),
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    for (name, scope, _) in scopes {
+        for action in [&write, &push] {
+            for declared in [false, true] {
+                let (open, decided) = rt.block_on(scope.clone().run(async move {
+                    // Twice: the first call may miss the cache (then it must not open), the
+                    // second finds what the full path put there.
+                    let _ = try_with_current(|s| s.decide_cached(action).is_ok());
+                    let open = open_now(action, declared);
+                    (
+                        open,
+                        try_with_current(|s| s.decide(action).map(|(_, t, h)| (t, h)).ok()).flatten(),
+                    )
+                }));
+                let quiet =
+                    scope.observer.is_none() && !scope.audit_auto() && !(declared && scope.has_rules());
+                let expected = quiet && decided == Some((Tier::ActAuto, false));
+                assert_eq!(open, expected, "{name}, {}, declared {declared}", action.builtin);
+            }
+        }
+    }
+    // Outside any scope the fast path answers from the process default alone.
+    assert_eq!(open_now(&write, false), !is_process_strict());
+}
+
+/// The current scope is set while its future is polled and dropped, and restored after,
+/// when nested and when the inner future panics.
+#[test]
+fn the_current_scope_follows_polls_and_drops() {
+    struct CountOnDrop(Arc<std::sync::Mutex<Option<usize>>>);
+    impl Drop for CountOnDrop {
+        fn drop(&mut self) {
+            *self.0.lock().expect("lock") = Some(Scope::capture().policy_count());
+        }
+    }
+    let one = Scope::default().with_policy(Arc::new(AutonomyPolicy::at_tier(Tier::Shadow)));
+    let two = one
+        .clone()
+        .with_policy(Arc::new(AutonomyPolicy::at_tier(Tier::Suggest)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let counts = rt.block_on(one.clone().run(async move {
+        let before = Scope::capture().policy_count();
+        let inner = two.run(async { Scope::capture().policy_count() }).await;
+        (before, inner, Scope::capture().policy_count())
+    }));
+    assert_eq!(counts, (1, 2, 1));
+    assert_eq!(Scope::capture().policy_count(), 0);
+
+    // A future dropped before it completes is dropped with its scope current.
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let guard = CountOnDrop(seen.clone());
+    let pending = one.clone().run(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await;
+    });
+    let mut pending = Box::pin(pending);
+    let waker = std::task::Waker::noop();
+    assert!(
+        pending
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_pending()
+    );
+    drop(pending);
+    assert_eq!(*seen.lock().expect("lock"), Some(1));
+
+    // A panic inside restores the outer scope.
+    let outer = rt.block_on(one.run(async {
+        let panicked = std::panic::catch_unwind(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime");
+            rt.block_on(Scope::default().run(async { panic!("inside") }))
+        });
+        (panicked.is_err(), Scope::capture().policy_count())
+    }));
+    assert_eq!(outer, (true, 1));
+    assert_eq!(Scope::capture().policy_count(), 0);
+}
+
 mod tighten_only {
     use std::time::Duration;
 
