@@ -102,6 +102,16 @@ async fn a_decision_on_a_trust_chain_with_a_damaged_head_fails_closed() {
         )
         .await;
         assert_log_error(shadow, damage);
+        // The decision's proposal was not left behind without its record (with "lowered last
+        // id" the proposal goes in and the record's id is then found taken: it is taken back).
+        assert!(
+            log.read_range(&Topic::TRIGGER_OUTBOX, 0, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{damage}: a failed decision leaves no proposal"
+        );
+        assert_eq!(log.last_id(&Topic::TRIGGER_OUTBOX).await.unwrap(), 0, "{damage}");
 
         let answer = approve_first(log.clone());
         let approved = no_hang(
