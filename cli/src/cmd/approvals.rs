@@ -55,7 +55,7 @@ fn status_json(s: &ApprovalStatus, grant: Option<&GrantStatus>) -> Res<Value> {
     if let Some(g) = grant {
         let mut g_json = serde_json::to_value(g).map_err(|e| anyhow!("cannot encode JSON: {e}"))?;
         g_json["used"] = json!(g.consumed.is_some());
-        g_json["summary"] = json!(g.describe());
+        g_json["summary"] = json!(grant_summary(s, g));
         v["grant"] = g_json;
     }
     Ok(v)
@@ -184,7 +184,7 @@ fn show_text(s: &ApprovalStatus, grant: Option<&GrantStatus>) -> String {
         ("decision", decision_text(s.decision.as_ref())),
     ]
     .into_iter()
-    .chain(grant.map(|g| ("grant", g.describe())))
+    .chain(grant.map(|g| ("grant", grant_summary(s, g))))
     {
         text.push_str(&format!("{k:<13} {}\n", escape(&v)));
     }
@@ -216,6 +216,9 @@ async fn answer(
     }
     let before = approval::status(log, id).await?;
     if before.decision.is_some() {
+        if let Some(note) = recorded_late(log, &before, reviewer).await? {
+            return out_text(&format!("{}\n", escape(&note)));
+        }
         bail!(
             "approval request {id} is already decided ({}); later answers are ignored",
             decision_text(before.decision.as_ref())
@@ -261,8 +264,10 @@ async fn answer(
     let note = match (&grant, approve && !r.blocking) {
         (_, false) => String::new(),
         (Some(g), true) => grant_note(r, g, after.state()),
+        // A needs-human request (or one filed without grant terms): approving it lets nothing
+        // run, so a person has to perform the action.
         (None, true) => {
-            "; no call is waiting on it (the call was recorded, not run), so re-dispatch it to act".into()
+            "; nothing runs on this approval (no call is waiting and it grants no run): a person must perform the action".into()
         }
     };
     out_text(&format!(
@@ -275,6 +280,55 @@ async fn answer(
         escape(&now),
         escape(&note),
     ))
+}
+
+/// The grant line of `approvals show`: an approved suggestion whose grant is missing (the
+/// approval was written, its grant was not) says so instead of "none yet".
+fn grant_summary(s: &ApprovalStatus, g: &GrantStatus) -> String {
+    if grant_missing(s, g) {
+        return format!(
+            "approved, grant not recorded yet (a failed write or a crash came between the two); run `sidefx approvals approve {} --reviewer NAME` to record it",
+            s.request.request_id
+        );
+    }
+    g.describe()
+}
+
+fn grant_missing(s: &ApprovalStatus, g: &GrantStatus) -> bool {
+    s.state() == ApprovalState::Approved && !s.request.blocking && g.terms.grantable() && g.grant.is_none()
+}
+
+/// For an approved suggestion whose grant is missing: answering it again records the grant
+/// (the answer itself is not: the request is closed). `None` when nothing was missing.
+async fn recorded_late(log: &dyn EventLog, before: &ApprovalStatus, reviewer: &str) -> Res<Option<String>> {
+    let r = &before.request;
+    match grant::status_of(log, r).await? {
+        Some(g) if grant_missing(before, &g) => {}
+        _ => return Ok(None),
+    }
+    // A decided request takes no answer: `respond` only records the missing grant.
+    match approval::respond(log, &r.request_id, reviewer, true, None).await {
+        Err(e) if e.code() == "SIDEFX-APPROVAL-CLOSED" => {}
+        Err(e) => return Err(e.into()),
+        Ok(_) => bail!(
+            "approval request {} changed while answering it; run the command again",
+            r.request_id
+        ),
+    }
+    let Some(GrantStatus { grant: Some(g), .. }) = grant::status_of(log, r).await? else {
+        bail!(
+            "the grant of approval request {} could not be recorded; run the command again",
+            r.request_id
+        );
+    };
+    Ok(Some(format!(
+        "approval request {} was already approved ({}) but its grant was not recorded; it is now: the next identical call by {} to {} runs once before {}",
+        r.request_id,
+        decision_text(before.decision.as_ref()),
+        g.agent,
+        g.builtin,
+        rfc3339_ms(g.expires_at_ms)
+    )))
 }
 
 /// What approving a suggestion does: its one-shot grant, or why there is none.

@@ -72,6 +72,9 @@ pub async fn request(log: &dyn EventLog, draft: ApprovalDraft) -> Result<Approva
 struct Fold {
     order: Vec<String>,
     by_id: BTreeMap<String, ApprovalStatus>,
+    /// When each decided request was decided (the decision's `decided_at_ms`), ms since the
+    /// epoch: a grant recorded late still dates from its approval.
+    decided_at: BTreeMap<String, u64>,
 }
 
 impl Fold {
@@ -101,8 +104,12 @@ impl Fold {
                 }
             }
             _ => {
-                if let (Some(s), Some(d)) = (self.by_id.get_mut(&id), ApprovalDecision::from_event(e)) {
-                    s.decision.get_or_insert(d);
+                if let (Some(s), Some(d)) = (self.by_id.get_mut(&id), ApprovalDecision::from_event(e))
+                    && s.decision.is_none()
+                {
+                    s.decision = Some(d);
+                    let at = e.payload["decided_at_ms"].as_u64().unwrap_or(e.occurred_at_ms);
+                    self.decided_at.insert(id, at);
                 }
             }
         }
@@ -176,9 +183,12 @@ pub async fn pending(log: &dyn EventLog) -> Result<Vec<ApprovalRequest>> {
 /// Records a reviewer's answer, then writes the decision if the answer settles the request.
 /// Returns the request's status after the answer.
 ///
+/// An approved suggestion whose grant is missing (the decision was written, the grant was not:
+/// a failed write or a crash between the two) gets it here, even though the request is closed.
+///
 /// # Errors
 /// `SIDEFX-UNKNOWN-APPROVAL` for an unknown id, `SIDEFX-APPROVAL-CLOSED` when the request is
-/// already decided, `SIDEFX-LOG` when the log fails.
+/// already decided (the answer is not recorded), `SIDEFX-LOG` when the log fails.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -195,8 +205,15 @@ pub async fn respond(
     approved: bool,
     reason: Option<String>,
 ) -> Result<ApprovalStatus> {
-    let before = status(log, request_id).await?;
-    if before.decision.is_some() {
+    let (mut fold, _) = fold_all(log).await?;
+    let before = fold
+        .by_id
+        .remove(request_id)
+        .ok_or_else(|| Error::UnknownApproval(request_id.to_owned()))?;
+    if let Some(d) = &before.decision {
+        // The answer is not recorded, but an approval whose grant a failed write (or a crash)
+        // left out gets it now.
+        grant_if_approved(log, &before.request, d, fold.decided_at.get(request_id).copied()).await?;
         return Err(Error::ApprovalClosed {
             request_id: request_id.to_owned(),
             state: before.state(),
@@ -243,6 +260,8 @@ async fn settle(log: &dyn EventLog, request: &ApprovalRequest) -> Result<Option<
             ).into()));
         };
         if let Some(d) = &s.decision {
+            let at = fold.decided_at.get(&request.request_id).copied();
+            grant_if_approved(log, request, d, at).await?;
             return Ok(Some(d.clone()));
         }
         let decision = match resolve(request, &s.responses) {
@@ -267,6 +286,25 @@ async fn settle(log: &dyn EventLog, request: &ApprovalRequest) -> Result<Option<
         // Someone appended meanwhile (maybe the decision): re-read and decide again, a bounded
         // number of times.
         conflicts.conflicted(head)?;
+    }
+}
+
+/// Issues the grant of an approved suggestion whose decision is already recorded: the decision
+/// and the grant are two writes, and a failure (or a crash) between them must not leave an
+/// approval without its grant. Idempotent ([`grant::issue`](super::grant::issue) finds an
+/// issued grant); dated from the approval, so a late grant lives no longer.
+async fn grant_if_approved(
+    log: &dyn EventLog,
+    request: &ApprovalRequest,
+    decision: &ApprovalDecision,
+    decided_at: Option<u64>,
+) -> Result<()> {
+    match decision {
+        ApprovalDecision::Approved { approvers } if request.grant.is_some() && !request.blocking => {
+            let at = decided_at.unwrap_or(request.requested_at_ms);
+            super::grant::issue(log, request, approvers, at).await
+        }
+        _ => Ok(()),
     }
 }
 

@@ -6,6 +6,7 @@
 mod race;
 mod scopes;
 mod secrets;
+mod stuck;
 mod workspace;
 
 use sidefx::grant::{self, GrantStatus};
