@@ -69,7 +69,7 @@ impl<R> Stage<R> {
     /// values back into the recorded ones, for the fingerprint a
     /// [suggestion grant](crate::grant) is bound to. Called only for a call that would get the
     /// suggest answer, and at once (it borrows the arguments too).
-    #[inline(always)]
+    #[inline]
     pub fn with_secrets(
         gate: Gate,
         record: impl FnOnce() -> Result<Value, Error>,

@@ -8,12 +8,14 @@
 //!    random key per process for the memory log; a PostgreSQL log has none, so a fleet must set
 //!    `$SIDEFX_GRANT_KEY_FILE` to the same file on every host.
 //!
-//! A key file is created atomically with mode 0600: written to a temporary file, then linked
+//! A key file must be a regular file of at most 4 KiB, owned by the user and readable by nobody
+//! else (mode 0600; otherwise it is refused, with `chmod 600` as the fix). It is created
+//! atomically with mode 0600: written to a temporary file, then linked
 //! into place (a link never replaces an existing file), so processes racing to create it all
 //! end up with the one that won. When the key changes (file deleted or replaced), outstanding
 //! grants simply never match again: the calls get their tier's normal answer.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{OnceLock, RwLock};
 
@@ -24,6 +26,10 @@ pub const KEY_FILE_ENV: &str = "SIDEFX_GRANT_KEY_FILE";
 
 /// The fewest bytes a key file must hold.
 const MIN_KEY_BYTES: usize = 32;
+
+/// The most bytes read from a key file: a key is small, and a device or a huge file named by
+/// mistake must not be read without end.
+const MAX_KEY_BYTES: u64 = 4096;
 
 /// A grant key. Its bytes are never shown (`Debug` prints `GrantKey(..)`).
 #[derive(Clone, PartialEq, Eq)]
@@ -104,16 +110,46 @@ fn random() -> Result<[u8; MIN_KEY_BYTES], String> {
 
 /// Reads the key at `path`, creating it first if it does not exist.
 fn load_or_create(path: &Path) -> Result<GrantKey, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => check(path, &bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create(path)?;
-            let bytes = std::fs::read(path)
-                .map_err(|e| format!("cannot read the grant key file {}: {e}", path.display()))?;
-            check(path, &bytes)
-        }
-        Err(e) => Err(format!("cannot read the grant key file {}: {e}", path.display())),
+    if let Some(bytes) = read_key(path)? {
+        return check(path, &bytes);
     }
+    create(path)?;
+    match read_key(path)? {
+        Some(bytes) => check(path, &bytes),
+        None => Err(format!(
+            "the grant key file {} vanished after it was created",
+            path.display()
+        )),
+    }
+}
+
+/// The bytes of the key file, `None` when it does not exist. Refused (fail closed, with the
+/// fix): anything but a regular file (a FIFO would block, a device never end), a file others
+/// may read or write (unix mode `& 0o077`), one owned by another user, one over 4 KiB.
+fn read_key(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let shown = path.display();
+    let cannot = |e: std::io::Error| format!("cannot read the grant key file {shown}: {e}");
+    // Checked before opening: opening a FIFO blocks until a writer comes.
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(cannot(e)),
+    };
+    check_meta(path, &meta)?;
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    // Checked again on the open file: the path may have been swapped meanwhile.
+    check_meta(path, &file.metadata().map_err(cannot)?)?;
+    let mut bytes = Vec::with_capacity(64);
+    file.take(MAX_KEY_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_KEY_BYTES {
+        bytes.fill(0);
+        return Err(format!(
+            "the grant key file {shown} is larger than {MAX_KEY_BYTES} bytes; a key is 32 random bytes: point {KEY_FILE_ENV} at a key file, or delete it to have a new key made"
+        ));
+    }
+    Ok(Some(bytes))
 }
 
 fn check(path: &Path, bytes: &[u8]) -> Result<GrantKey, String> {
@@ -125,6 +161,36 @@ fn check(path: &Path, bytes: &[u8]) -> Result<GrantKey, String> {
         ));
     }
     Ok(GrantKey::from_bytes(bytes))
+}
+
+fn check_meta(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    let shown = path.display();
+    if !meta.is_file() {
+        return Err(format!(
+            "the grant key file {shown} is not a regular file; point {KEY_FILE_ENV} at a file holding 32 random bytes"
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "the grant key file {shown} can be read or written by other users (mode {mode:o}), so they could forge or test grant digests; run `chmod 600 {shown}`"
+            ));
+        }
+        #[cfg(all(target_os = "linux", feature = "sqlite"))]
+        {
+            let me = rustix::process::geteuid().as_raw();
+            if meta.uid() != me {
+                return Err(format!(
+                    "the grant key file {shown} is owned by uid {}, not by this user (uid {me}); run `chown {me} {shown}` (and `chmod 600`), or use a key file of your own",
+                    meta.uid()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Creates the key file atomically: a complete temporary file linked into place. Losing the
@@ -156,7 +222,13 @@ fn create(path: &Path) -> Result<(), String> {
         Err(e) => Err(fail("create", e)),
     });
     let _ = std::fs::remove_file(&tmp);
-    linked
+    linked?;
+    // The new name must survive a crash too: a key that vanishes orphans every grant.
+    #[cfg(unix)]
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| fail("make durable", e))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -191,5 +263,33 @@ mod tests {
             err.contains("fewer than 32") && err.contains("delete it"),
             "{err}"
         );
+    }
+
+    /// Key files others could read, that are not regular files or that are too large are
+    /// refused with the fix, without blocking or reading without end.
+    #[cfg(unix)]
+    #[test]
+    fn unsafe_key_files_are_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.key");
+        std::fs::write(&path, [7u8; 32]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create(&path).unwrap_err();
+        assert!(err.contains("chmod 600") && err.contains("644"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(load_or_create(&path).unwrap().bytes(), &[7u8; 32]);
+
+        let big = dir.path().join("big.key");
+        std::fs::write(&big, vec![1u8; 5000]).unwrap();
+        std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = load_or_create(&big).unwrap_err();
+        assert!(err.contains("larger than 4096"), "{err}");
+
+        // A directory (or a FIFO, a device): not a regular file, refused before opening.
+        let err = load_or_create(dir.path()).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        let err = load_or_create(Path::new("/dev/urandom")).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 }
