@@ -121,24 +121,32 @@ impl Proc {
     }
 }
 
-/// The `sidefx` CLI of this build (`target/<profile>/sidefx`), built if missing.
+/// The `sidefx` CLI of this build (`target/<profile>/sidefx`), rebuilt once per test process
+/// unless it is newer than this test binary: a CLI left over from an older build would test
+/// old code (two fault tests once failed against a stale one).
 pub fn cli() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // target/<profile>/deps/..
-    let bin = profile_dir.join(format!("sidefx{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "sidefx-cli"])
-            .status()
-            .unwrap();
-        assert!(
-            status.success() && bin.exists(),
-            "cannot build the sidefx CLI at {}",
-            bin.display()
-        );
-    }
-    bin
+    static CLI: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CLI.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // target/<profile>/deps/..
+        let bin = profile_dir.join(format!("sidefx{}", std::env::consts::EXE_SUFFIX));
+        let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let fresh = matches!((modified(&bin), modified(&exe)), (Some(b), Some(e)) if b >= e);
+        if !fresh {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-q", "-p", "sidefx-cli"])
+                .status()
+                .unwrap();
+            assert!(
+                status.success() && bin.exists(),
+                "cannot build the sidefx CLI at {}",
+                bin.display()
+            );
+        }
+        bin
+    })
+    .clone()
 }
 
 /// Runs the CLI; returns (success, stdout, stderr).
