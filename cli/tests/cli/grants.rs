@@ -12,16 +12,9 @@ use super::{fails, json, ok, runtime, sidefx};
 
 #[test]
 fn approving_a_suggestion_grants_its_identical_call_one_run_and_show_tells_its_use() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, log) = sqlite_log_with_writer("cli_grant_write");
     let path = dir.path().join("events.db");
     let rt = runtime();
-    registry::register(registry::BuiltinInfo::new(
-        "cli_grant_write",
-        "fs.write",
-        "workspace.write_text",
-    ))
-    .unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(SqliteEventLog::open(&path).unwrap());
     let p = Arc::new(AutonomyPolicy::at_tier(Tier::Suggest).for_agent("planner"));
     let call = || {
         rt.block_on(sidefx::with_event_log(
@@ -73,6 +66,20 @@ fn approving_a_suggestion_grants_its_identical_call_one_run_and_show_tells_its_u
 }
 
 /// One call of `name` with `{"path": "b.txt"}` under `p` on `log`.
+/// A SQLite log in a fresh directory (`events.db`), and `name` registered as an `fs.write`
+/// builtin for the calls the test makes on it.
+fn sqlite_log_with_writer(name: &'static str) -> (tempfile::TempDir, Arc<dyn EventLog>) {
+    let dir = tempfile::tempdir().unwrap();
+    registry::register(registry::BuiltinInfo::new(
+        name,
+        "fs.write",
+        "workspace.write_text",
+    ))
+    .unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(SqliteEventLog::open(dir.path().join("events.db")).unwrap());
+    (dir, log)
+}
+
 fn suggest_call(
     rt: &tokio::runtime::Runtime,
     log: &Arc<dyn EventLog>,
@@ -88,17 +95,10 @@ fn suggest_call(
 
 #[test]
 fn an_approval_whose_grant_was_not_recorded_says_so_and_approving_again_records_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let name = "cli_grant_stuck";
+    let (dir, log) = sqlite_log_with_writer(name);
     let path = dir.path().join("events.db");
     let rt = runtime();
-    let name = "cli_grant_stuck";
-    registry::register(registry::BuiltinInfo::new(
-        name,
-        "fs.write",
-        "workspace.write_text",
-    ))
-    .unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(SqliteEventLog::open(&path).unwrap());
     let p = Arc::new(AutonomyPolicy::at_tier(Tier::Suggest).for_agent("planner"));
     let Decision::Skip { reason } = suggest_call(&rt, &log, &p, name) else {
         panic!("suggest does not run")
@@ -150,17 +150,10 @@ fn an_approval_whose_grant_was_not_recorded_says_so_and_approving_again_records_
 
 #[test]
 fn approving_a_needs_human_request_says_a_person_must_act_not_re_dispatch() {
-    let dir = tempfile::tempdir().unwrap();
+    let name = "cli_needs_human_write";
+    let (dir, log) = sqlite_log_with_writer(name);
     let path = dir.path().join("events.db");
     let rt = runtime();
-    let name = "cli_needs_human_write";
-    registry::register(registry::BuiltinInfo::new(
-        name,
-        "fs.write",
-        "workspace.write_text",
-    ))
-    .unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(SqliteEventLog::open(&path).unwrap());
     let p = Arc::new(
         AutonomyPolicy::from_value(
             &json!({"agent_id": "planner", "autonomy_tier": "suggest", "requires_human": true}),
